@@ -1,0 +1,34 @@
+"""The set-up contract: the README's two commands, .ci/run, docker-compose's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_starts_with_the_run_and_test_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    first_block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == [
+        "uv run manage.py up",
+        "uv run pytest",
+    ]
+
+
+def test_ci_runs_lint_types_and_exactly_the_readme_test_command() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    for step in ("uv run ruff check .", "uv run ruff format --check .", "uv run pytest"):
+        assert step in lines
+    assert lines.index("uv run pytest") > lines.index("uv run ruff check .")
+
+
+def test_compose_runs_every_role_from_one_image() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    images = {services[name].get("image") for name in ("web", "worker", "beat")}
+    assert images == {"abs-fabric/hub:latest"}
+    assert all(services[name].get("build") == "." for name in ("web", "worker", "beat"))

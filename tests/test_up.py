@@ -23,9 +23,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_up(var_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def embedded_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env["HUB_VAR_DIR"] = str(var_dir)
+    return env
+
+
+def manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=embedded_env(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def start_up(var_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = embedded_env(var_dir)
     return subprocess.Popen(
         [sys.executable, "manage.py", "up", "--port", str(port), "--concurrency", "1"],
         cwd=ROOT,
@@ -75,6 +91,11 @@ def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
         login = httpx.get(f"http://127.0.0.1:{port}/login/", timeout=5)
         assert login.status_code == 200
+        # Another command attaches to the servers `up` started, and leaves them running.
+        exported = manage(var_dir, "export_assets")
+        assert exported.returncode == 0, exported.stderr
+        assert "asset_id: qwen2-7b" in exported.stdout
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
     finally:
         stop(proc, first_log)
     first = first_log.read_text()
@@ -93,4 +114,10 @@ def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
     deadline = time.monotonic() + 15
     while children_alive(var_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert children_alive(var_dir) == []
+
+    # With nothing running, a command starts the embedded servers itself and stops them after.
+    exported = manage(var_dir, "export_assets")
+    assert exported.returncode == 0, exported.stderr
+    assert "asset_id: qwen2-7b" in exported.stdout
     assert children_alive(var_dir) == []

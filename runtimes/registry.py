@@ -1,29 +1,76 @@
-"""Runtime kind -> adapter class, and the capabilities each kind serves.
+"""Runtime kind -> adapter class, and what each kind can do.
 
-Provisional table until the adapters land; the adapter issue derives it from the
-classes (which capability protocols each implements) behind the same functions.
+Capabilities are not listed here: they are read off each adapter class, by checking
+which capability protocols it implements. Adding a kind is adding its class to
+``_ADAPTERS``; adding a capability is adding its protocol to
+``runtimes.protocols.CAPABILITY_PROTOCOLS``.
 """
 
 from __future__ import annotations
 
-_CAPABILITIES: dict[str, frozenset[str]] = {
-    "ollama": frozenset({"llm", "text_embedding"}),
-    "vllm": frozenset({"llm", "text_embedding"}),
-    "tei": frozenset({"text_embedding", "rerank"}),
-    "llama-cpp": frozenset({"llm", "text_embedding"}),
-    "openai-compatible": frozenset({"llm", "text_embedding"}),
+from collections.abc import Callable
+from typing import Any
+
+from runtimes.adapters._http import HttpAdapter
+from runtimes.adapters.llama_cpp import LlamaCppAdapter
+from runtimes.adapters.ollama import OllamaAdapter
+from runtimes.adapters.openai_compatible import OpenAICompatibleAdapter
+from runtimes.adapters.tei import TEIAdapter
+from runtimes.adapters.vllm import VLLMAdapter
+from runtimes.binding import RuntimeBinding
+from runtimes.protocols import CAPABILITY_PROTOCOLS, ManagedRuntime, ProviderRuntime
+
+_ADAPTERS: dict[str, type[HttpAdapter]] = {
+    cls.kind: cls
+    for cls in (
+        OllamaAdapter,
+        VLLMAdapter,
+        TEIAdapter,
+        LlamaCppAdapter,
+        OpenAICompatibleAdapter,
+    )
 }
-_LAUNCHABLE = frozenset({"vllm", "tei", "llama-cpp"})
 
 
 def runtime_kinds() -> tuple[str, ...]:
-    return tuple(_CAPABILITIES)
+    return tuple(_ADAPTERS)
+
+
+def adapter_class(kind: str) -> type[HttpAdapter]:
+    """The adapter class for ``kind``; ``KeyError`` for an unknown kind."""
+    return _ADAPTERS[kind]
+
+
+def capabilities_of_class(cls: type) -> frozenset[str]:
+    """Capability names whose protocol ``cls`` implements (checked structurally)."""
+    return frozenset(name for name, protocol in CAPABILITY_PROTOCOLS if issubclass(cls, protocol))
 
 
 def capabilities_of(kind: str) -> frozenset[str]:
     """Capability names the kind's adapter implements; ``KeyError`` for an unknown kind."""
-    return _CAPABILITIES[kind]
+    return capabilities_of_class(adapter_class(kind))
+
+
+def is_managed(kind: str) -> bool:
+    """True if the hub can start/load and stop/unload models of this kind."""
+    return issubclass(adapter_class(kind), ManagedRuntime)
+
+
+def is_provider(kind: str) -> bool:
+    return issubclass(adapter_class(kind), ProviderRuntime)
 
 
 def is_launchable(kind: str) -> bool:
-    return kind in _LAUNCHABLE
+    """True if the hub can start this kind as a process (``runtime.launch``)."""
+    return adapter_class(kind).launchable
+
+
+def make_adapter(binding: RuntimeBinding, **options: Any) -> HttpAdapter:
+    """A new adapter for ``binding``; ``options`` go to the constructor (e.g. ``launcher=``,
+    ``handle=``, ``key=`` for launchable kinds). ``KeyError`` for an unknown kind.
+
+    Narrow the result to the protocol you need with ``isinstance``, e.g.
+    ``isinstance(adapter, LLMRuntime)``.
+    """
+    factory: Callable[..., HttpAdapter] = adapter_class(binding.kind)
+    return factory(binding, **options)

@@ -1,0 +1,1 @@
+"""Concrete runtime adapters, one module per runtime kind; see ``runtimes.registry``."""

@@ -1,0 +1,188 @@
+"""What every HTTP adapter shares: one pooled client, explicit timeouts, error mapping."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel
+
+from runtimes.binding import RuntimeBinding
+from runtimes.errors import (
+    HealthCheckFailed,
+    InvalidRequest,
+    ModelLoading,
+    ModelNotFound,
+    RuntimeAdapterError,
+    RuntimeBusy,
+    RuntimeTimeout,
+    UpstreamError,
+)
+
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_READ_TIMEOUT_S = 300.0  # a long generation between two streamed tokens is still fine
+DEFAULT_LOADING_RETRY_AFTER_S = 5.0
+
+
+def error_message(response: httpx.Response) -> str:
+    """The most useful message in an error response, whatever shape it has."""
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text[:500] or response.reason_phrase
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("message", payload.get("detail")))
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        if error:
+            return str(error)[:500]
+    return str(payload)[:500]
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return default
+
+
+def error_from_response(response: httpx.Response) -> RuntimeAdapterError:
+    """Name an upstream error response in our taxonomy. The body must be read."""
+    status = response.status_code
+    message = f"{response.request.url.path}: {error_message(response)}"
+    if status == 404:
+        return ModelNotFound(message)
+    if status == 503:
+        return ModelLoading(message, retry_after=_retry_after(response, DEFAULT_LOADING_RETRY_AFTER_S))
+    if status == 429:
+        return RuntimeBusy(message, retry_after=_retry_after(response, 1.0))
+    if status in (400, 422):
+        return InvalidRequest(message)
+    return UpstreamError(message, upstream_status=status)
+
+
+def error_from_transport(exc: httpx.TransportError, url: str) -> RuntimeAdapterError:
+    if isinstance(exc, httpx.TimeoutException):
+        return RuntimeTimeout(f"{url}: no answer in time ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamError(f"{url}: cannot connect: {exc}")
+    return UpstreamError(f"{url}: connection failed: {exc!r}")
+
+
+def poll_until(probe: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Call ``probe`` with backoff until true; ``HealthCheckFailed`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while not probe():
+        if time.monotonic() >= deadline:
+            raise HealthCheckFailed(f"{what}: not ready after {timeout_s:g}s")
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 2.0)
+
+
+class HttpAdapter:
+    """Base for adapters that speak HTTP to one runtime server.
+
+    One ``httpx.Client`` per adapter instance (pooled keep-alive connections), and an
+    ``httpx.AsyncClient`` made on first async use. Subclasses name their ``kind``
+    and the pydantic model of the ``runtime`` block they accept.
+    """
+
+    kind: ClassVar[str]
+    launchable: ClassVar[bool] = False
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(
+        self,
+        binding: RuntimeBinding,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        max_connections: int = 32,
+    ) -> None:
+        self.binding = binding
+        self._base_url = (binding.base_url or "").rstrip("/")
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=connect_timeout_s
+        )
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._client = httpx.Client(timeout=self._timeout, limits=self._limits, headers=self._headers())
+        self._aclient: httpx.AsyncClient | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the runtime listens ('' for a launchable runtime not started yet)."""
+        return self._base_url
+
+    def config_schema(self) -> dict[str, Any]:
+        """JSON Schema of the ``runtime`` block this kind accepts."""
+        return self.config_model.model_json_schema()
+
+    def close(self) -> None:
+        """Close pooled connections (the async client must be closed with ``aclose``)."""
+        self._client.close()
+
+    async def aclose(self) -> None:
+        self._client.close()
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    def _headers(self) -> dict[str, str]:
+        return {}
+
+    def _async_client(self) -> httpx.AsyncClient:
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(
+                timeout=self._timeout, limits=self._limits, headers=self._headers()
+            )
+        return self._aclient
+
+    def _url(self, path: str) -> str:
+        if not self._base_url:
+            raise UpstreamError(f"{self.kind} runtime for {self.binding.model!r} has no address")
+        return self._base_url + path
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> httpx.Response:
+        """Send one request; any error status or transport failure raises ours."""
+        url = self._url(path)
+        try:
+            response = self._client.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                timeout=self._timeout if timeout is None else timeout,
+            )
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _get_json(self, path: str, *, timeout: float | None = None) -> Any:
+        response = self._request("GET", path, timeout=timeout)
+        try:
+            return response.json()
+        except json.JSONDecodeError as exc:
+            raise UpstreamError(f"{path}: not JSON: {response.text[:200]!r}") from exc
+
+    def _status(self, path: str, *, timeout: float = 5.0) -> int | None:
+        """The status code of ``GET path``, or None if the server cannot be reached."""
+        try:
+            return self._client.get(self._url(path), timeout=timeout).status_code
+        except (httpx.TransportError, UpstreamError):
+            return None

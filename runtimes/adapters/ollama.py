@@ -1,0 +1,333 @@
+"""Ollama: a server the hub does not start, on which it loads and unloads models.
+
+API: ``/api/version``, ``/api/tags`` (models on disk), ``/api/ps`` (models in memory,
+with ``context_length``), ``/api/show``, ``POST /api/generate`` with no prompt to load
+(``keep_alive``) or unload (``keep_alive: 0``), ``POST /api/chat`` (NDJSON stream),
+``POST /api/embed``. Chat goes through the native ``/api/chat`` because only it reports
+eval counts and durations (tokens/sec); results are translated to OpenAI shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+import httpx
+
+from runtimes.adapters._config import ServerConfig
+from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
+from runtimes.errors import InvalidRequest, ModelNotFound, RuntimeAdapterError, UpstreamError
+from runtimes.protocols.common import JSONObject, Usage
+from runtimes.protocols.embedding import EmbeddingRequest, EmbeddingResponse
+from runtimes.protocols.llm import ChatChunk, ChatRequest, ChatResponse
+from runtimes.protocols.managed import HealthReport, HealthState, RunningTarget, RuntimeMetadata
+from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
+
+# The hub decides when a model sleeps, so Ollama must never unload it on its own timer;
+# every request repeats this because Ollama resets the timer to each request's value.
+KEEP_LOADED = -1
+
+_OPTIONS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "num_predict",
+    "max_completion_tokens": "num_predict",
+    "seed": "seed",
+    "stop": "stop",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+}
+
+
+def _tagged(name: str) -> str:
+    return name if ":" in name else f"{name}:latest"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # OpenAI content parts: keep the text ones
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _usage(payload: JSONObject) -> Usage:
+    return Usage(int(payload.get("prompt_eval_count") or 0), int(payload.get("eval_count") or 0))
+
+
+def _tokens_per_second(payload: JSONObject) -> float | None:
+    count, duration_ns = payload.get("eval_count"), payload.get("eval_duration")
+    if not count or not duration_ns:
+        return None
+    return float(count) / (float(duration_ns) / 1e9)
+
+
+class _Translation:
+    """OpenAI chunks for one Ollama stream (same id and timestamp throughout)."""
+
+    def __init__(self, model: str) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = model
+        self.first = True
+
+    def chunk(self, choices: list[JSONObject], **extra: Any) -> JSONObject:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **extra,
+        }
+
+    def events(self, line: str, include_usage: bool) -> list[ChatChunk]:
+        if not line.strip():
+            return []
+        upstream = line.encode()
+        try:
+            payload = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UpstreamError(f"/api/chat: line is not JSON: {line[:200]!r}") from exc
+        if "error" in payload:
+            raise UpstreamError(f"/api/chat: {payload['error']}")
+        message = payload.get("message") or {}
+        delta: JSONObject = {"content": _text(message.get("content"))}
+        if self.first:
+            delta["role"] = "assistant"
+            self.first = False
+        if not payload.get("done"):
+            data = self.chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+            return [ChatChunk(sse=_sse(data), upstream=upstream, data=data)]
+        usage, tps = _usage(payload), _tokens_per_second(payload)
+        finish = self.chunk(
+            [{"index": 0, "delta": delta, "finish_reason": payload.get("done_reason", "stop")}]
+        )
+        chunks = [ChatChunk(sse=_sse(finish), upstream=upstream, data=finish)]
+        if include_usage:
+            tail = self.chunk([], usage=usage.as_openai())
+            chunks.append(
+                ChatChunk(sse=_sse(tail), upstream=b"", data=tail, usage=usage, tokens_per_second=tps)
+            )
+        else:
+            chunks[0] = ChatChunk(
+                sse=chunks[0].sse,
+                upstream=upstream,
+                data=finish,
+                usage=usage,
+                tokens_per_second=tps,
+            )
+        chunks.append(ChatChunk(sse=b"data: [DONE]\n\n", upstream=b"", done=True))
+        return chunks
+
+
+def _sse(data: JSONObject) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+class OllamaAdapter(HttpAdapter):
+    kind: ClassVar[str] = "ollama"
+    config_model = ServerConfig
+    load_timeout_s: ClassVar[float] = 600.0
+
+    def check_reachable(self) -> Reachability:
+        try:
+            version = self._get_json("/api/version", timeout=5.0).get("version")
+        except RuntimeAdapterError as exc:
+            return Reachability(False, str(exc))
+        return Reachability(True, "up", version=None if version is None else str(version))
+
+    def list_models(self) -> list[ServedModel]:
+        payload = self._get_json("/api/tags")
+        return [ServedModel(str(m["name"]), dict(m)) for m in payload.get("models", [])]
+
+    def validate_credentials(self) -> CredentialCheck:
+        return CredentialCheck(True, "Ollama needs no credentials")
+
+    def _loaded(self) -> JSONObject | None:
+        wanted = _tagged(self.binding.model)
+        for model in self._get_json("/api/ps", timeout=5.0).get("models", []):
+            if _tagged(str(model.get("name"))) == wanted or _tagged(str(model.get("model"))) == wanted:
+                return dict(model)
+        return None
+
+    def _target(self, loaded: JSONObject | None, *, just_started: bool) -> RunningTarget:
+        ctx = (loaded or {}).get("context_length")
+        return RunningTarget(
+            base_url=self._base_url,
+            model=self.binding.model,
+            context_length=None if ctx is None else int(ctx),
+            just_started=just_started,
+        )
+
+    def ensure_running(self) -> RunningTarget:
+        loaded = self._loaded()
+        if loaded is not None:
+            return self._target(loaded, just_started=False)
+        load_timeout = httpx.Timeout(
+            connect=self._timeout.connect,
+            read=self.load_timeout_s,
+            write=self._timeout.write,
+            pool=self._timeout.pool,
+        )
+        body = {"model": self.binding.model, "keep_alive": KEEP_LOADED}
+        try:
+            self._request("POST", "/api/generate", json_body=body, timeout=load_timeout)
+        except InvalidRequest:
+            # Embedding-only models refuse generate; an empty embed loads them too.
+            self._request("POST", "/api/embed", json_body={**body, "input": []}, timeout=load_timeout)
+        return self._target(self._loaded(), just_started=True)
+
+    def is_ready(self) -> bool:
+        try:
+            return self._loaded() is not None
+        except RuntimeAdapterError:
+            return False
+
+    def health(self) -> HealthReport:
+        try:
+            loaded = self._loaded()
+        except RuntimeAdapterError as exc:
+            return HealthReport(HealthState.DOWN, str(exc))
+        if loaded is None:
+            return HealthReport(HealthState.DOWN, "model not loaded")
+        return HealthReport(HealthState.OK)
+
+    def stop(self) -> None:
+        unload = {"model": self.binding.model, "keep_alive": 0}
+        with contextlib.suppress(ModelNotFound):  # not there: nothing to unload
+            self._request("POST", "/api/generate", json_body=unload)
+
+    def sleep(self) -> None:
+        """Ollama's sleep is an unload: the weights stay on disk, memory is freed."""
+        self.stop()
+
+    def metadata(self) -> RuntimeMetadata:
+        show = self._request("POST", "/api/show", json_body={"model": self.binding.model}).json()
+        info: JSONObject = show.get("model_info") or {}
+        by_suffix = {key.rsplit(".", 1)[-1]: value for key, value in info.items()}
+        loaded = self._loaded()
+        ctx = (loaded or {}).get("context_length") or by_suffix.get("context_length")
+        is_embedder = "embedding" in (show.get("capabilities") or [])
+        dimension = by_suffix.get("embedding_length") if is_embedder else None
+        return RuntimeMetadata(
+            kind=self.kind,
+            model=self.binding.model,
+            context_length=None if ctx is None else int(ctx),
+            embedding_dimension=None if dimension is None else int(dimension),
+            extra={"details": show.get("details"), "capabilities": show.get("capabilities")},
+        )
+
+    def _chat_body(self, request: ChatRequest, *, stream: bool) -> JSONObject:
+        source = request.body
+        options = {
+            ours: source[theirs] for theirs, ours in _OPTIONS.items() if source.get(theirs) is not None
+        }
+        messages = [{**m, "content": _text(m.get("content"))} for m in source["messages"]]
+        body: JSONObject = {
+            "model": self.binding.model,
+            "messages": messages,
+            "stream": stream,
+            "options": options,
+            "keep_alive": KEEP_LOADED,
+        }
+        if source.get("tools"):
+            body["tools"] = source["tools"]
+        response_format = source.get("response_format") or {}
+        if response_format.get("type") == "json_object":
+            body["format"] = "json"
+        elif response_format.get("type") == "json_schema":
+            body["format"] = (response_format.get("json_schema") or {}).get("schema")
+        return body
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        response = self._request("POST", "/api/chat", json_body=self._chat_body(request, stream=False))
+        payload = response.json()
+        usage = _usage(payload)
+        message = payload.get("message") or {}
+        body = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.binding.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": _text(message.get("content"))},
+                    "finish_reason": payload.get("done_reason", "stop"),
+                }
+            ],
+            "usage": usage.as_openai(),
+        }
+        return ChatResponse(
+            body=body,
+            upstream=response.content,
+            passthrough=False,
+            usage=usage,
+            tokens_per_second=_tokens_per_second(payload),
+        )
+
+    def _include_usage(self, request: ChatRequest) -> bool:
+        options = request.body.get("stream_options")
+        return True if options is None else bool(options.get("include_usage"))
+
+    def chat_stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        url = self._url("/api/chat")
+        translation = _Translation(self.binding.model)
+        include_usage = self._include_usage(request)
+        done = False
+        try:
+            with self._client.stream("POST", url, json=self._chat_body(request, stream=True)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response)
+                for line in response.iter_lines():
+                    for chunk in translation.events(line, include_usage):
+                        done = done or chunk.done
+                        yield chunk
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        if not done:
+            raise UpstreamError(f"{url}: stream ended before done")
+
+    async def achat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        url = self._url("/api/chat")
+        translation = _Translation(self.binding.model)
+        include_usage = self._include_usage(request)
+        done = False
+        try:
+            async with self._async_client().stream(
+                "POST", url, json=self._chat_body(request, stream=True)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_from_response(response)
+                async for line in response.aiter_lines():
+                    for chunk in translation.events(line, include_usage):
+                        done = done or chunk.done
+                        yield chunk
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        if not done:
+            raise UpstreamError(f"{url}: stream ended before done")
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body: JSONObject = {
+            **request.extra,
+            "model": self.binding.model,
+            "input": request.inputs,
+            "keep_alive": KEEP_LOADED,
+        }
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        payload = self._request("POST", "/api/embed", json_body=body).json()
+        vectors = [[float(x) for x in v] for v in payload.get("embeddings", [])]
+        if len(vectors) != len(request.inputs):
+            raise UpstreamError(f"/api/embed: {len(vectors)} vectors for {len(request.inputs)} inputs")
+        return EmbeddingResponse(
+            vectors=vectors,
+            model=self.binding.model,
+            usage=Usage(prompt_tokens=int(payload.get("prompt_eval_count") or 0)),
+        )

@@ -1,0 +1,71 @@
+"""Any OpenAI-compatible API (hosted or self-run): chat and embeddings, no lifecycle.
+
+The API key is read at construction from the environment variable or file the
+binding names; it is never stored in the catalog. ``base_url`` may end in ``/v1``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from runtimes.adapters._config import ExternalApiConfig
+from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.errors import RuntimeAdapterError, UpstreamError
+from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
+
+
+class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
+    kind: ClassVar[str] = "openai-compatible"
+    config_model = ExternalApiConfig
+
+    def _url(self, path: str) -> str:
+        # Providers document base URLs ending in /v1; our paths already carry it.
+        base = self._base_url.removesuffix("/v1")
+        if not base:
+            raise UpstreamError(f"openai-compatible {self.binding.model!r} has no base_url")
+        return base + path
+
+    def api_key(self) -> str | None:
+        """The key from ``api_key_env`` or ``api_key_file``; None when neither is set."""
+        if self.binding.api_key_env:
+            return os.environ.get(self.binding.api_key_env) or None
+        if self.binding.api_key_file:
+            try:
+                return Path(self.binding.api_key_file).read_text().strip() or None
+            except OSError:
+                return None
+        return None
+
+    def _headers(self) -> dict[str, str]:
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def check_reachable(self) -> Reachability:
+        status = self._status("/v1/models")
+        if status is None:
+            return Reachability(False, f"{self._base_url}: unreachable")
+        # 401/403 still prove the API is there; credentials are a separate question.
+        return Reachability(status < 500, f"/v1/models answered {status}")
+
+    def list_models(self) -> list[ServedModel]:
+        payload = self._get_json("/v1/models")
+        return [ServedModel(str(item["id"]), dict(item)) for item in payload.get("data", [])]
+
+    def validate_credentials(self) -> CredentialCheck:
+        if (self.binding.api_key_env or self.binding.api_key_file) and self.api_key() is None:
+            where = self.binding.api_key_env or self.binding.api_key_file
+            return CredentialCheck(False, f"no API key in {where}")
+        status = self._status("/v1/models")
+        if status in (401, 403):
+            return CredentialCheck(False, f"the API refused the key ({status})")
+        if status is None:
+            return CredentialCheck(False, "the API is unreachable")
+        return CredentialCheck(status == 200, f"/v1/models answered {status}")
+
+    def model_available(self) -> bool:
+        try:
+            return any(m.name == self.binding.model for m in self.list_models())
+        except RuntimeAdapterError:
+            return False

@@ -1,8 +1,9 @@
-"""The catalog: model assets stored in PostgreSQL.
+"""The catalog: model assets stored in PostgreSQL, their revisions, API tokens and the audit log.
 
 An asset's spec is one validated document (``models_admin.validation``); the columns
 beside it are copies of the fields the catalog filters, sorts and groups by, written by
-the services only, from the same document.
+the services only, from the same document. Every document an asset ever had is an
+:class:`AssetRevision`; the live one is the newest approved revision.
 """
 
 from __future__ import annotations
@@ -25,20 +26,34 @@ class Asset(models.Model):
         blank=True,
         help_text="The live (approved) document: the only one the gateway and the lifecycle use.",
     )
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when retired: never live again; its history stays."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["asset_id"]
         indexes = [GinIndex(fields=["interfaces"], name="asset_interfaces_gin")]
+        # Role permissions (see models_admin.roles); Django's own view_asset is "view".
+        permissions = [
+            ("operate_asset", "Can wake, sleep and restart assets"),
+            ("edit_asset", "Can create, edit and submit asset revisions"),
+            ("approve_asset", "Can approve, reject revisions and retire assets"),
+            ("administer_hub", "Can manage users, roles and API tokens"),
+        ]
 
     def __str__(self) -> str:
         return self.asset_id
 
     @property
     def is_routable(self) -> bool:
-        """Approved and live (retirement, once it exists, clears ``live_spec``)."""
+        """Approved and live (retirement clears ``live_spec``)."""
         return self.live_spec is not None
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
 
     @property
     def desired_state(self) -> str:
@@ -54,6 +69,115 @@ class Asset(models.Model):
         return dict(self.spec.get("metadata") or {})
 
 
+class RevisionStatus(models.TextChoices):
+    """A revision's status. Transitions (``models_admin.governance.TRANSITIONS``)::
+
+        draft --submit--> submitted --approve--> approved   (final)
+          ^                  |      --reject---> rejected   (final)
+          +----withdraw------+
+
+    A draft's document may change (edits by its contributors); a submitted one may not
+    (withdraw it first); approved and rejected rows never change: the services refuse it
+    and a PostgreSQL trigger refuses any UPDATE of them.
+    """
+
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+    @property
+    def badge(self) -> str:
+        return {"draft": "secondary", "submitted": "warning", "approved": "success", "rejected": "danger"}[
+            self.value
+        ]
+
+
+FINAL_STATUSES = (RevisionStatus.APPROVED, RevisionStatus.REJECTED)
+OPEN_STATUSES = (RevisionStatus.DRAFT, RevisionStatus.SUBMITTED)
+
+
+class AssetRevision(models.Model):
+    """One document an asset had, numbered from 1 per asset. At most one is open (draft or submitted)."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    document = models.JSONField(help_text="The normalized asset document of this revision.")
+    status = models.CharField(max_length=16, choices=RevisionStatus.choices, default=RevisionStatus.DRAFT)
+    author = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    contributors = ArrayField(
+        models.BigIntegerField(),
+        default=list,
+        blank=True,
+        help_text="Ids of every user who wrote this draft (the author included): none may approve it.",
+    )
+    submitted_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["asset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "number"], name="revision_number_unique"),
+            models.UniqueConstraint(
+                fields=["asset"],
+                condition=models.Q(status__in=["draft", "submitted"]),
+                name="revision_one_open_per_asset",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "submitted_at"], name="revision_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} r{self.number} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+TOKEN_SCOPES = ("read", "write", "operate", "approve", "gateway", "inference")
+
+
+class ApiToken(models.Model):
+    """A user's API token. The secret (``hub_<prefix>_<random>``) is shown once and stored only
+    as an HMAC-SHA256 keyed with a key derived from ``SECRET_KEY``; see ``models_admin.tokens``."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=16), default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allowed_networks = ArrayField(
+        models.CharField(max_length=64), default=list, blank=True, help_text="CIDRs; empty allows any."
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"token {self.label}"
+
+    @property
+    def label(self) -> str:
+        """How the token is shown: never the secret."""
+        return f"hub_{self.prefix}" + (f" ({self.name})" if self.name else "")
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
 class AuditSource(models.TextChoices):
     UI = "ui", "Hub-UI"
     API = "api", "API"
@@ -62,13 +186,19 @@ class AuditSource(models.TextChoices):
 
 
 class AuditEntry(models.Model):
-    """One audited action. Written by services in the same transaction as the change."""
+    """One audited action. Written by services in the same transaction as the change.
+
+    Append-only: a PostgreSQL trigger refuses UPDATE and DELETE (migration 0003).
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_user = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(max_length=200, help_text="Who, as shown: a username, token or 'system'.")
+    actor_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     source = models.CharField(max_length=16, choices=AuditSource.choices)
     request_id = models.CharField(max_length=64, blank=True, default="")
     action = models.CharField(max_length=64, db_index=True)

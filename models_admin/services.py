@@ -1,7 +1,9 @@
 """Catalog services: every write to assets goes through these functions.
 
 Each is atomic and a no-op when nothing changes. Callers (views, API handlers,
-commands) parse and authorize, then call one of these.
+commands) parse, then call one of these; the services authorize the actor themselves.
+Saving a document makes a draft revision (``models_admin.governance``): nothing is live
+until a revision is approved.
 """
 
 from __future__ import annotations
@@ -10,16 +12,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
-
 from models_admin.audit import Actor, record
-from models_admin.models import Asset
+from models_admin.governance import (
+    PermissionRefused,
+    do_approve_revision,
+    do_create_draft,
+    do_submit_revision,
+    do_withdraw_revision,
+    governed,
+    open_revision,
+    refuse_unless,
+)
+from models_admin.models import Asset, AuditSource, RevisionStatus
 from models_admin.validation import (
     AssetValidationError,
     FieldError,
     canonical,
     diff_documents,
-    document_interfaces,
     validate_asset_document,
 )
 from models_admin.yaml_io import SourceDocument
@@ -42,50 +51,15 @@ class PlanItem:
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
-def _columns(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "display_name": doc["display_name"],
-        "version": doc["version"],
-        "interfaces": document_interfaces(doc),
-        "spec": doc,
-    }
-
-
-@transaction.atomic
 def do_save_asset(doc: dict[str, Any], *, actor: Actor, asset: Asset | None = None) -> tuple[Asset, bool]:
-    """Create or update one asset from a raw document; returns ``(asset, changed)``.
+    """Save a raw document as the asset's draft revision; returns ``(asset, changed)``.
 
-    Raises :class:`AssetValidationError`. Renaming an asset (a different ``asset_id``
-    on an existing asset) is refused: ids are stable references for the gateway.
-    Until approvals exist, a saved document is live at once.
+    See :func:`models_admin.governance.do_create_draft` (which raises AssetValidationError,
+    PermissionRefused, InvalidTransition). Renaming an asset (a different ``asset_id`` on an
+    existing asset) is refused: ids are stable references for the gateway.
     """
-    normalized = validate_asset_document(doc)
-    if asset is None:
-        asset = Asset.objects.select_for_update().filter(asset_id=normalized["asset_id"]).first()
-    elif asset.asset_id != normalized["asset_id"]:
-        raise AssetValidationError([FieldError("asset_id", "cannot be changed once created")])
-    if asset is None:
-        asset = Asset.objects.create(
-            asset_id=normalized["asset_id"], live_spec=normalized, **_columns(normalized)
-        )
-        record("asset.create", actor=actor, object_type="asset", object_id=asset.asset_id, after=normalized)
-        return asset, True
-    if asset.spec == normalized:
-        return asset, False
-    before = asset.spec
-    for name, value in _columns(normalized).items():
-        setattr(asset, name, value)
-    asset.live_spec = normalized
-    asset.save()
-    record(
-        "asset.update",
-        actor=actor,
-        object_type="asset",
-        object_id=asset.asset_id,
-        before=before,
-        after=normalized,
-    )
-    return asset, True
+    revision, changed = do_create_draft(doc, actor=actor, asset=asset)
+    return Asset.objects.get(pk=revision.asset_id), changed
 
 
 def plan_import(documents: Sequence[SourceDocument]) -> list[PlanItem]:
@@ -124,13 +98,53 @@ def plan_import(documents: Sequence[SourceDocument]) -> list[PlanItem]:
     return plan
 
 
-@transaction.atomic
-def do_import_assets(documents: Sequence[SourceDocument], *, actor: Actor) -> list[PlanItem]:
-    """Import all documents or none: one transaction, validated before anything is written."""
+@governed
+def do_import_assets(
+    documents: Sequence[SourceDocument], *, actor: Actor, approved: bool = False
+) -> list[PlanItem]:
+    """Import all documents or none: one transaction, validated before anything is written.
+
+    Each created or changed asset gets a draft revision by ``actor``, submitted into the
+    approvals queue (a revision already awaiting approval is withdrawn and replaced).
+    With ``approved`` (bootstrapping: the system itself, or an admin) each is approved at once,
+    bypassing four eyes, and one ``import.approved`` audit row says so.
+    Raises AssetImportError, PermissionRefused, InvalidTransition (a retired asset).
+    """
+    refuse_unless(actor, "edit", object_type="import", object_id="assets")
+    if approved and not (actor.source == AuditSource.SYSTEM and actor.user is None):
+        refuse_unless(actor, "admin", object_type="import", object_id="assets --approved")
+        if actor.user is None:
+            raise PermissionRefused(
+                actor, "admin", "import", "assets --approved", "--approved needs an admin user (--as-user)"
+            )
     plan = plan_import(documents)
     for item in plan:
-        if item.action != "unchanged":
-            do_save_asset(item.document, actor=actor)
+        asset = Asset.objects.filter(asset_id=item.asset_id).first()
+        if item.action == "unchanged" and not (
+            approved and asset is not None and asset.live_spec != item.document
+        ):
+            continue
+        pending = open_revision(asset) if asset is not None else None
+        if (
+            pending is not None
+            and pending.status == RevisionStatus.SUBMITTED
+            and pending.document != item.document
+        ):
+            do_withdraw_revision(pending, actor=actor)
+        revision, _ = do_create_draft(item.document, actor=actor)
+        if revision.status == RevisionStatus.DRAFT:
+            revision = do_submit_revision(revision, actor=actor)
+        if approved and revision.status == RevisionStatus.SUBMITTED:
+            do_approve_revision(revision, actor=actor, comment="imported approved", _bootstrap=True)
+    if approved:
+        record(
+            "import.approved",
+            actor=actor,
+            object_type="import",
+            object_id="assets",
+            after=[item.asset_id for item in plan],
+            detail="import_assets --approved: revisions approved without review (bootstrapping)",
+        )
     return plan
 
 

@@ -52,7 +52,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if not options["no_demo"] and not Asset.objects.exists():
-            plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system())
+            plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
             self.stdout.write(f"demo catalog loaded: {len(plan)} assets")
         self._ensure_admin()
 

@@ -1,0 +1,116 @@
+"""Roles: Django groups holding permissions, checked the same way by the UI, the API and commands.
+
+Roles are cumulative, each including the ones before it::
+
+    viewer    view                      (read the catalog, revisions, audit)
+    operator  + operate                 (wake / sleep / restart)
+    editor    + edit                    (create, edit, submit, withdraw)
+    approver  + approve                 (approve / reject, retire)
+    admin     + admin                   (users, roles, tokens: everything)
+
+Superusers are admins. Inactive users may do nothing. Through an API token a user may do
+only what both their role and the token's scopes allow (``SCOPE_FOR_ACTION``); no token
+scope grants ``admin``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.db import transaction
+
+from models_admin.audit import Actor, record
+
+if TYPE_CHECKING:
+    from models_admin.models import ApiToken
+
+ACTIONS = ("view", "operate", "edit", "approve", "admin")
+ROLES = ("viewer", "operator", "editor", "approver", "admin")
+
+# action -> permission codename on models_admin.Asset (declared in Asset.Meta.permissions).
+PERMISSION_FOR_ACTION = {
+    "view": "view_asset",
+    "operate": "operate_asset",
+    "edit": "edit_asset",
+    "approve": "approve_asset",
+    "admin": "administer_hub",
+}
+ROLE_ACTIONS: dict[str, tuple[str, ...]] = {role: ACTIONS[: i + 1] for i, role in enumerate(ROLES)}
+SCOPE_FOR_ACTION = {"view": "read", "operate": "operate", "edit": "write", "approve": "approve"}
+
+
+class UnknownRole(ValueError):
+    """Not one of :data:`ROLES` (message names the field ``role``)."""
+
+
+def has_permission(
+    user: AbstractBaseUser | AnonymousUser | None, action: str, *, token: ApiToken | None = None
+) -> bool:
+    """May ``user`` do ``action`` (one of :data:`ACTIONS`)? With ``token``, its scopes must allow it too.
+
+    Raises ``ValueError`` for an unknown action (a programming error, not a refusal).
+    """
+    if action not in PERMISSION_FOR_ACTION:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if token is not None:
+        scope = SCOPE_FOR_ACTION.get(action)
+        if scope is None or not token.has_scope(scope) or token.user_id != user.pk:
+            return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return bool(cast(Any, user).has_perm(f"models_admin.{PERMISSION_FOR_ACTION[action]}"))
+
+
+def actor_may(actor: Actor, action: str) -> bool:
+    """:func:`has_permission` for an :class:`Actor`: the system and user-less CLI may do anything."""
+    if actor.is_trusted_system:
+        return True
+    return has_permission(actor.user, action, token=actor.token)
+
+
+def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
+    """The highest role ``user`` holds ("admin" for superusers), or None."""
+    if user is None or not user.is_authenticated:
+        return None
+    if getattr(user, "is_superuser", False):
+        return "admin"
+    names = set(Group.objects.filter(user=user).values_list("name", flat=True))  # type: ignore[misc]
+    held = [r for r in ROLES if r in names]
+    return held[-1] if held else None
+
+
+@transaction.atomic
+def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
+    """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
+
+    Audited as ``role.change``. Raises :class:`UnknownRole`, or
+    ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
+    """
+    from models_admin.governance import refuse_unless
+
+    if role is not None and role not in ROLES:
+        raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+    refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
+    before = sorted(Group.objects.filter(user=user, name__in=ROLES).values_list("name", flat=True))
+    after = [role] if role else []
+    if before == after:
+        return False
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    # ModelBackend caches permissions on the instance.
+    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        if hasattr(user, attr):
+            delattr(user, attr)
+    record(
+        "role.change",
+        actor=actor,
+        object_type="user",
+        object_id=user.get_username(),
+        before={"roles": before},
+        after={"roles": after},
+    )
+    return True

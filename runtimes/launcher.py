@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import HealthCheckFailed, ModelFileNotFound, SpawnFailed
+from runtimes.errors import HealthCheckFailed, SpawnFailed
 
 DEFAULT_DIR = Path("var/runtimes")
 LOCALHOST = "127.0.0.1"
@@ -111,7 +111,7 @@ class Launcher:
 
         ``key`` names the process in the state file (e.g. the asset id); starting a
         key that is already alive raises ``SpawnFailed`` rather than starting twice.
-        Raises ``ModelFileNotFound`` when the executable does not exist.
+        Raises ``SpawnFailed`` when the executable cannot be started.
         """
         if not command:
             raise SpawnFailed(f"{key}: empty launch command")
@@ -134,8 +134,6 @@ class Launcher:
                     env={**os.environ, **(env or {})},
                     start_new_session=True,  # own process group: stop kills the whole tree
                 )
-            except FileNotFoundError as exc:
-                raise ModelFileNotFound(f"{key}: executable not found: {argv[0]}") from exc
             except OSError as exc:
                 raise SpawnFailed(f"{key}: cannot start {argv[0]}: {exc}") from exc
         self._children[proc.pid] = proc

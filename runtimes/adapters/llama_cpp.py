@@ -29,9 +29,10 @@ class LlamaCppAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
     config_model = LaunchableConfig
 
     def check_launch(self, command: Sequence[str]) -> None:
-        for flag, value in itertools.pairwise(command):
-            if flag in _MODEL_FLAGS and not Path(value).is_file():
-                raise ModelFileNotFound(f"{self.key}: model file not found: {value}")
+        # The last -m wins, as in llama-server; earlier ones may belong to a wrapper.
+        models = [value for flag, value in itertools.pairwise(command) if flag in _MODEL_FLAGS]
+        if models and not Path(models[-1]).is_file():
+            raise ModelFileNotFound(f"{self.key}: model file not found: {models[-1]}")
 
     def tokens_per_second(self, payload: JSONObject) -> float | None:
         timings = payload.get("timings")

@@ -9,6 +9,7 @@ from runtimes.models.lifecycle import (
     RuntimeState,
     is_allowed,
 )
+from runtimes.models.usage import UsageCursor, UsageMinute, UsageTotal
 
 __all__ = [
     "ACTIVE_STATES",
@@ -17,5 +18,8 @@ __all__ = [
     "LifecycleEvent",
     "ObservedState",
     "RuntimeState",
+    "UsageCursor",
+    "UsageMinute",
+    "UsageTotal",
     "is_allowed",
 ]

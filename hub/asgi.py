@@ -1,8 +1,32 @@
-"""ASGI entry point: Hub-UI, the API and the gateway on one port (uvicorn)."""
+"""ASGI entry point: Hub-UI, the API and the gateway on one port (uvicorn).
+
+``/v1/`` goes straight to the gateway, a raw ASGI app (no Django request stack on the
+inference hot path); everything else goes to Django. Lifespan events start and stop
+the gateway's pools and its cache-invalidation listener.
+"""
+
+from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from runtimes.gateway import Gateway  # noqa: E402  (needs the app registry ready)
+
+gateway = Gateway()
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"].startswith("/v1/")):
+        await gateway(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

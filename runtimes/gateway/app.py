@@ -1,0 +1,705 @@
+"""The OpenAI-compatible gateway: a raw ASGI app in front of Django for ``/v1/``.
+
+``/v1/chat/completions`` (SSE streamed through event by event as it arrives),
+``/v1/embeddings`` and ``/v1/models``, authenticated with an API token holding the
+``inference`` scope. For each request: check the token (cached), find the model's
+running runtime (cached; a sleeping on-demand model is woken and waited for up to
+``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency lease (held until the last byte, renewed
+while streaming), forward the body with the runtime's model name over a pooled
+``httpx.AsyncClient`` per upstream, then record one usage event. A client that
+disconnects cancels the upstream request and frees its lease.
+
+Runtimes that speak the OpenAI protocol (their adapter mixes in ``OpenAIChat`` /
+``OpenAIEmbeddings``) are proxied byte for byte; others go through their adapter's
+methods, which translate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from redis.asyncio import Redis as AsyncRedis
+
+from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
+from runtimes.adapters._openai import CHAT_PATH, EMBEDDINGS_PATH, OpenAIChat, OpenAIEmbeddings
+from runtimes.binding import RuntimeBinding
+from runtimes.errors import InternalError, ModelLoading, RuntimeAdapterError, RuntimeBusy, UpstreamError
+from runtimes.gateway import auth
+from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
+from runtimes.gateway.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    PermissionDenied,
+    RouteNotFound,
+    error_body,
+)
+from runtimes.gateway.resolve import Target, inspect, lifecycle_service
+from runtimes.leases import AsyncLeases, Lease, LeaseRefused
+from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
+from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
+from runtimes.usage import STREAM_MAXLEN, USAGE_STREAM, UsageEvent
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
+
+LLM = "llm-runtime"
+EMBEDDING = "embedding-runtime"
+MAX_BODY_BYTES = 32 * 1024 * 1024
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    redis_url: str
+    wake_wait_s: float = 30.0
+    wake_poll_s: float = 0.25
+    target_ttl_s: float = 5.0
+    token_ttl_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0
+    max_connections_per_upstream: int = 1000
+    mark_request_every_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls) -> GatewayConfig:
+        from django.conf import settings
+
+        from hub.env import env_float
+
+        return cls(
+            redis_url=settings.REDIS_URL,
+            wake_wait_s=env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0),
+            target_ttl_s=env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0),
+            token_ttl_s=env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0),
+            read_timeout_s=env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0),
+        )
+
+
+@dataclass
+class _Call:
+    """One proxied request's bookkeeping (for the usage event)."""
+
+    started_at: float
+    started: float
+    asset_id: str = ""
+    interface: str = ""
+    status: int = 200
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    input_count: int = 0
+    first_token: float | None = None
+    last_token: float | None = None
+    response_started: bool = False
+    response_done: bool = False
+    client_gone: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ClientGone(Exception):
+    pass
+
+
+class Gateway:
+    """The ASGI application. One per process; start it with :meth:`startup`."""
+
+    def __init__(self, config: GatewayConfig | None = None) -> None:
+        self._config = config
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._adapters: dict[tuple[str, str, str], HttpAdapter] = {}
+        self._waits: dict[str, asyncio.Task[Target]] = {}
+        self._last_mark: dict[str, float] = {}
+        self._retry_after: dict[str, float] = {}
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-db")
+
+    @property
+    def config(self) -> GatewayConfig:
+        if self._config is None:
+            self._config = GatewayConfig.from_settings()
+        return self._config
+
+    async def startup(self) -> None:
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            config = self.config
+            self.redis = AsyncRedis.from_url(config.redis_url)
+            self.leases = AsyncLeases(self.redis)
+            self.targets: TTLCache[Target] = TTLCache(config.target_ttl_s)
+            self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)
+            self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
+            self.invalidator = Invalidator(self.redis, self._invalidate)
+            self.invalidator.start()
+            self._started = True
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        await self.invalidator.stop()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        for adapter in self._adapters.values():
+            await adapter.aclose()
+        self._adapters.clear()
+        await self.redis.aclose()
+        self._started = False
+
+    def _invalidate(self, key: str) -> None:
+        if key == ALL:
+            self.targets.clear()
+            self.tokens.clear()
+        elif key == TOKENS:
+            self.tokens.clear()
+        else:
+            self.targets.pop(key)
+        self.models_list.clear()
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a database function in the gateway's small thread pool."""
+
+        def call() -> T:
+            from django.db import close_old_connections
+
+            close_old_connections()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                close_old_connections()
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ASGI entry point
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if not self._started:
+            await self.startup()
+        call = _Call(started_at=time.time(), started=time.perf_counter())
+        try:
+            await self._route(scope, receive, send, call)
+        except ClientGone:
+            call.status = 499
+        except RuntimeAdapterError as exc:
+            call.status = exc.http_status
+            if not call.response_started:
+                await self._send_error(send, exc)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not call.client_gone or task is None:
+                raise
+            task.uncancel()
+            call.status = 499
+        except Exception:
+            log.exception("gateway: unexpected error on %s", scope.get("path"))
+            call.status = 500
+            if not call.response_started:
+                await self._send_error(send, InternalError("internal error in the gateway"))
+        if call.asset_id:
+            self._record(call)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
+        path = scope["path"].rstrip("/")
+        method = scope["method"]
+        if path == "/v1/models" and method == "GET":
+            await self._authenticate(scope)
+            await self._list_models(send)
+            return
+        if path == "/v1/chat/completions" and method == "POST":
+            call.interface = LLM
+        elif path == "/v1/embeddings" and method == "POST":
+            call.interface = EMBEDDING
+        else:
+            raise RouteNotFound(f"no route {method} {scope['path']}")
+        principal, token = await self._authenticate(scope)
+        body = await _read_body(receive)
+        request = _parse_json(body)
+        model = request.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("model: a model id is required", field="model")
+        if call.interface == LLM:
+            _check_chat(request)
+        else:
+            call.input_count = _check_embeddings(request)
+        target = await self._target(model, call.interface, lambda: self._actor(principal, token))
+        call.asset_id = target.asset_id
+        async with self._lease(target):
+            await self._forwarding(scope, receive, send, call, target, request)
+
+    # Authentication
+
+    async def _authenticate(self, scope: Scope) -> tuple[auth.Principal, Any]:
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        secret = auth.bearer_secret(header)
+        if secret is None:
+            raise AuthenticationFailed("missing bearer token: send 'Authorization: Bearer <token>'")
+        remote = (scope.get("client") or (None,))[0]
+        key = auth.cache_key(secret, remote)
+        hit = self.tokens.get(key)
+        if hit is None:
+            hit = await self._db(auth.authenticate, secret, remote)
+            if hit is None:
+                raise AuthenticationFailed("invalid, expired or revoked API token")
+            self.tokens.put(key, hit)
+        if not hit[0].has_scope("inference"):
+            raise PermissionDenied("this token lacks the 'inference' scope")
+        return hit
+
+    @staticmethod
+    def _actor(principal: auth.Principal, token: Any) -> Any:
+        from models_admin.audit import Actor
+
+        return Actor.for_token(token)
+
+    # Resolving
+
+    async def _target(self, model: str, interface: str, actor: Callable[[], Any]) -> Target:
+        target = self.targets.get(model)
+        if target is None:
+            waiter = self._waits.get(model)
+            if waiter is None:
+                waiter = asyncio.ensure_future(self._wait_running(model, actor()))
+                self._waits[model] = waiter
+                waiter.add_done_callback(lambda _: self._waits.pop(model, None))
+            try:
+                target = await asyncio.wait_for(asyncio.shield(waiter), self.config.wake_wait_s)
+            except TimeoutError:
+                raise ModelLoading(
+                    f"model {model!r} is still starting", retry_after=self._retry_after.get(model, 5)
+                ) from None
+        target.check_interface(interface)
+        return target
+
+    async def _wait_running(self, model: str, actor: Any) -> Target:
+        """Poll resolve (waking the model once) until it runs; errors other than loading end it."""
+        deadline = time.monotonic() + self.config.wake_wait_s
+        wake = True
+        while True:
+            try:
+                target = await self._db(inspect, model, None, wake=wake, actor=actor)
+            except ModelLoading as exc:
+                self._retry_after[model] = exc.retry_after or 5
+                if time.monotonic() >= deadline:
+                    raise
+                wake = False
+                await asyncio.sleep(self.config.wake_poll_s)
+                continue
+            self.targets.put(model, target)
+            return target
+
+    # Leases
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, target: Target) -> AsyncIterator[None]:
+        if not target.max_concurrency:
+            yield
+            return
+        got = await self.leases.try_acquire(target.asset_id, target.max_concurrency, target.lease_ttl_s)
+        if isinstance(got, LeaseRefused):
+            raise RuntimeBusy(
+                f"model {target.asset_id!r} is serving its maximum of {target.max_concurrency} requests",
+                retry_after=got.retry_after,
+            )
+        renewer = asyncio.ensure_future(self._renew(got, target.lease_ttl_s))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            await asyncio.shield(self._release(got))
+
+    async def _renew(self, lease: Lease, ttl_s: float) -> None:
+        while True:
+            await asyncio.sleep(ttl_s / 3)
+            with contextlib.suppress(Exception):
+                await self.leases.renew(lease.lease_id, ttl_s)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            await self.leases.release(lease.lease_id)
+        except Exception:  # the lease expires by itself
+            log.warning("gateway: lease %s not released", lease.lease_id, exc_info=True)
+
+    # Forwarding
+
+    async def _forwarding(
+        self, scope: Scope, receive: Receive, send: Send, call: _Call, target: Target, request: dict[str, Any]
+    ) -> None:
+        """Forward while watching for the client to go away; then cancel the work."""
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not call.response_done:
+                        call.client_gone = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self._forward(send, call, target, request)
+        except httpx.TransportError as exc:
+            self.targets.pop(target.asset_id)  # the runtime may have moved or died: re-resolve next time
+            raise error_from_transport(exc, target.base_url) from exc
+        finally:
+            watcher.cancel()
+
+    def _adapter(self, target: Target) -> HttpAdapter:
+        key = (target.kind, target.model, target.base_url)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            from runtimes.registry import make_adapter
+
+            binding = RuntimeBinding(kind=target.kind, model=target.model, base_url=target.base_url)
+            adapter = make_adapter(binding)
+            self._adapters[key] = adapter
+        return adapter
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        origin = url.split("/", 3)[2]
+        client = self._clients.get(origin)
+        if client is None:
+            config = self.config
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=config.connect_timeout_s, read=config.read_timeout_s, write=30.0, pool=30.0
+                ),
+                limits=httpx.Limits(
+                    max_connections=config.max_connections_per_upstream,
+                    max_keepalive_connections=config.max_connections_per_upstream,
+                ),
+            )
+            self._clients[origin] = client
+        return client
+
+    async def _forward(self, send: Send, call: _Call, target: Target, request: dict[str, Any]) -> None:
+        adapter = self._adapter(target)
+        stream = call.interface == LLM and bool(request.get("stream"))
+        if call.interface == LLM and isinstance(adapter, OpenAIChat):
+            request["model"] = target.model
+            if stream:
+                injected = "stream_options" not in request
+                if injected:
+                    request["stream_options"] = {"include_usage": True}
+                await self._proxy_stream(send, call, adapter, request, strip_usage=injected)
+            else:
+                await self._proxy_json(send, call, adapter, CHAT_PATH, request)
+        elif call.interface == EMBEDDING and isinstance(adapter, OpenAIEmbeddings):
+            request["model"] = target.model
+            await self._proxy_json(send, call, adapter, EMBEDDINGS_PATH, request)
+        elif call.interface == LLM and stream and isinstance(adapter, AsyncLLMRuntime):
+            await self._adapter_stream(send, call, adapter, request)
+        elif call.interface == LLM and isinstance(adapter, LLMRuntime):
+            response = await asyncio.to_thread(adapter.chat, ChatRequest(body=request))
+            if response.usage is not None:
+                call.prompt_tokens = response.usage.prompt_tokens
+                call.completion_tokens = response.usage.completion_tokens
+            await self._send_json(send, call, 200, json.dumps(response.body).encode())
+        elif call.interface == EMBEDDING and isinstance(adapter, TextEmbeddingRuntime):
+            inputs = request["input"]
+            texts = [inputs] if isinstance(inputs, str) else inputs
+            if not all(isinstance(t, str) for t in texts):
+                raise BadRequest("input: this runtime embeds text only", field="input")
+            extra = {k: v for k, v in request.items() if k not in {"model", "input", "dimensions"}}
+            embedded = await asyncio.to_thread(
+                adapter.embed,
+                EmbeddingRequest(inputs=texts, dimensions=request.get("dimensions"), extra=extra),
+            )
+            if embedded.usage is not None:
+                call.prompt_tokens = embedded.usage.prompt_tokens
+            await self._send_json(send, call, 200, json.dumps(embedded.as_openai()).encode())
+        else:
+            raise InternalError(f"{target.kind} runtime cannot serve {call.interface}")
+
+    async def _proxy_json(
+        self, send: Send, call: _Call, adapter: HttpAdapter, path: str, request: dict[str, Any]
+    ) -> None:
+        url = adapter._url(path)
+        response = await self._client(url).post(
+            url, content=json.dumps(request).encode(), headers=_upstream_headers(adapter)
+        )
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        content = response.content
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            usage = json.loads(content).get("usage") or {}
+            call.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            call.completion_tokens = int(usage.get("completion_tokens") or 0)
+        await self._send_json(send, call, 200, content)
+
+    async def _proxy_stream(
+        self, send: Send, call: _Call, adapter: HttpAdapter, request: dict[str, Any], *, strip_usage: bool
+    ) -> None:
+        url = adapter._url(CHAT_PATH)
+        client = self._client(url)
+        upstream = client.build_request(
+            "POST", url, content=json.dumps(request).encode(), headers=_upstream_headers(adapter)
+        )
+        response = await client.send(upstream, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_from_response(response)
+            call.response_started = True
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            pending = b""
+            try:
+                async for raw in response.aiter_raw():
+                    if b"\r" in raw:
+                        raw = raw.replace(b"\r\n", b"\n")
+                    pending += raw
+                    end = pending.rfind(b"\n\n")
+                    if end < 0:
+                        continue
+                    events, pending = pending[: end + 2], pending[end + 2 :]
+                    events = self._observe_events(call, events, strip_usage)
+                    if events:
+                        await send({"type": "http.response.body", "body": events, "more_body": True})
+            except httpx.TransportError as exc:
+                error = error_from_transport(exc, url)
+                call.status = error.http_status
+                pending += b"data: " + json.dumps(error_body(error)).encode() + b"\n\n"
+            call.response_done = True
+            await send({"type": "http.response.body", "body": pending, "more_body": False})
+        finally:
+            await response.aclose()
+
+    def _observe_events(self, call: _Call, events: bytes, strip_usage: bool) -> bytes:
+        """Note token timing and usage; drop the usage-only event the client did not ask for."""
+        now = time.perf_counter()
+        if call.first_token is None:
+            call.first_token = now
+        call.last_token = now
+        if b'"usage"' not in events:
+            return events
+        kept = []
+        for event in events.split(b"\n\n"):
+            if not event:
+                continue
+            if b'"usage"' in event and event.startswith(b"data:"):
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    payload = json.loads(event[5:])
+                    usage = payload.get("usage")
+                    if usage:
+                        call.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                        call.completion_tokens = int(usage.get("completion_tokens") or 0)
+                        if strip_usage and not payload.get("choices"):
+                            continue
+            kept.append(event + b"\n\n")
+        return b"".join(kept)
+
+    async def _adapter_stream(
+        self, send: Send, call: _Call, adapter: AsyncLLMRuntime, request: dict[str, Any]
+    ) -> None:
+        chunks = adapter.achat_stream(ChatRequest(body=request))
+        try:
+            async for chunk in chunks:
+                if not call.response_started:
+                    call.response_started = True
+                    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                if chunk.usage is not None:
+                    call.prompt_tokens = chunk.usage.prompt_tokens
+                    call.completion_tokens = chunk.usage.completion_tokens
+                now = time.perf_counter()
+                call.first_token = call.first_token or now
+                call.last_token = now
+                await send({"type": "http.response.body", "body": chunk.sse, "more_body": True})
+        except UpstreamError as exc:
+            if not call.response_started:
+                raise
+            call.status = exc.http_status
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + json.dumps(error_body(exc)).encode() + b"\n\n",
+                    "more_body": True,
+                }
+            )
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        call.response_done = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # Responses
+
+    async def _send_json(self, send: Send, call: _Call, status: int, body: bytes) -> None:
+        call.response_started = True
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        call.response_done = True
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _send_error(self, send: Send, exc: RuntimeAdapterError) -> None:
+        body = json.dumps(error_body(exc)).encode()
+        headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in exc.response_headers().items()]
+        await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _list_models(self, send: Send) -> None:
+        body = self.models_list.get("")
+        if body is None:
+            body = json.dumps({"object": "list", "data": await self._db(_live_models)}).encode()
+            self.models_list.put("", body)
+        await self._send_json(send, _Call(0, 0), 200, body)
+
+    # Usage
+
+    def _record(self, call: _Call) -> None:
+        generation_ms = None
+        if call.first_token is not None and call.last_token is not None:
+            generation_ms = (call.last_token - call.first_token) * 1000
+        event = UsageEvent(
+            asset_id=call.asset_id,
+            interface=call.interface,
+            started_at=call.started_at,
+            duration_ms=(time.perf_counter() - call.started) * 1000,
+            status=call.status,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            input_count=call.input_count,
+            generation_ms=generation_ms,
+        )
+        self._spawn(self._publish(event))
+        now = time.monotonic()
+        if now - self._last_mark.get(call.asset_id, 0.0) >= self.config.mark_request_every_s:
+            self._last_mark[call.asset_id] = now
+            self._spawn(self._db(_mark_request_finished, call.asset_id))
+
+    async def _publish(self, event: UsageEvent) -> None:
+        try:
+            await self.redis.xadd(USAGE_STREAM, event.to_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        except Exception:
+            log.warning("gateway: usage event for %s lost", event.asset_id, exc_info=True)
+
+
+def _upstream_headers(adapter: HttpAdapter) -> dict[str, str]:
+    # Never the caller's Authorization: that is a hub token, not the runtime's key.
+    return {"content-type": "application/json", **adapter._headers()}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(f"request body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return request
+
+
+def _check_chat(request: dict[str, Any]) -> None:
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: a non-empty list of messages is required", field="messages")
+    if not all(isinstance(m, dict) for m in messages):
+        raise BadRequest("messages: every message must be an object", field="messages")
+    if "stream" in request and not isinstance(request["stream"], bool):
+        raise BadRequest("stream: must be true or false", field="stream")
+
+
+def _check_embeddings(request: dict[str, Any]) -> int:
+    """Validate ``input``; returns how many inputs the batch has."""
+    inputs = request.get("input")
+    if isinstance(inputs, str):
+        return 1
+    if isinstance(inputs, list) and inputs:
+        return len(inputs)
+    raise BadRequest("input: a string or a non-empty list is required", field="input")
+
+
+def _live_models() -> list[dict[str, Any]]:
+    from models_admin.models import Asset
+    from models_admin.validation import document_interfaces
+
+    return [
+        {
+            "id": asset.asset_id,
+            "object": "model",
+            "created": int(asset.created_at.timestamp()),
+            "owned_by": "hub",
+            "interfaces": document_interfaces(asset.live_spec or {}),
+        }
+        for asset in Asset.objects.filter(live_spec__isnull=False).only("asset_id", "created_at", "live_spec")
+    ]
+
+
+def _mark_request_finished(asset_id: str) -> None:
+    mark = lifecycle_service("mark_request_finished")
+    if mark is not None:
+        mark(asset_id)

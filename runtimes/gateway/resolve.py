@@ -1,0 +1,172 @@
+"""Resolve: which runtime serves ``(model, interface)`` right now, waking it if it sleeps.
+
+:func:`inspect` reads the catalog and the lifecycle state (two tables, one query) and
+either returns a routable :class:`Target` or raises the taxonomy's error; with
+``wake=True`` it asks the lifecycle to wake a sleeping on-demand asset and raises
+:class:`~runtimes.errors.ModelLoading` with a ``Retry-After`` estimate. Callers that
+want to wait poll it (the gateway coalesces waiters per asset; see ``cache.py``).
+
+Only ``Asset.live_spec`` is read: an unapproved edit never changes routing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from runtimes.binding import RuntimeBinding
+from runtimes.errors import ModelLoading, ModelNotFound
+from runtimes.gateway.errors import (
+    InterfaceNotImplemented,
+    ModelFailed,
+    ModelStopped,
+    NoRuntime,
+    NotApproved,
+    Retired,
+)
+
+RUNNING = "running"
+WAKEABLE = frozenset({"stopped", "sleeping", "failed"})
+DEFAULT_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything the gateway needs to forward a request, cached per asset."""
+
+    asset_id: str
+    interfaces: tuple[str, ...]
+    kind: str
+    model: str  # the model's name on the runtime
+    base_url: str
+    context_length: int | None
+    max_concurrency: int | None
+    lease_ttl_s: float
+    created: int  # unix seconds (for /v1/models)
+
+    def check_interface(self, interface: str) -> None:
+        if interface not in self.interfaces:
+            raise InterfaceNotImplemented(
+                f"model {self.asset_id!r} does not implement {interface} (it implements {', '.join(self.interfaces)})"
+            )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    target: Target
+    just_started: bool
+
+
+def _runtime_state(asset: Any) -> Any:
+    """The lifecycle's ``RuntimeState`` row, or None (no row yet, or no lifecycle app)."""
+    try:
+        return asset.runtime_state
+    except Exception:  # RelatedObjectDoesNotExist, or AttributeError before the model exists
+        return None
+
+
+def _load(asset_id: str) -> Any:
+    from models_admin.models import Asset
+
+    query = Asset.objects.all()
+    if hasattr(Asset, "runtime_state"):
+        query = query.select_related("runtime_state")
+    asset = query.filter(asset_id=asset_id).first()
+    if asset is None:
+        raise ModelNotFound(f"model {asset_id!r} does not exist")
+    return asset
+
+
+def lifecycle_service(name: str) -> Any:
+    """A function of ``runtimes.lifecycle`` by name, or None while that package lacks it."""
+    try:
+        module = importlib.import_module("runtimes.lifecycle")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
+
+
+def _retry_after(asset: Any) -> int:
+    estimate = lifecycle_service("retry_after_estimate")
+    if estimate is None:
+        return DEFAULT_RETRY_AFTER_S
+    return max(1, int(estimate(asset)))
+
+
+def _wake(asset: Any, actor: Any) -> None:
+    wake = lifecycle_service("do_wake_asset")
+    invalid = lifecycle_service("InvalidTransition") or RuntimeError
+    if wake is None:
+        return
+    with contextlib.suppress(invalid):  # someone else is waking it already
+        wake(asset, actor=actor)
+
+
+def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:
+    live = asset.live_spec
+    runtime = RuntimeBinding.from_document(live["runtime"])
+    policy = live.get("policy") or {}
+    metadata = live.get("metadata") or {}
+    max_concurrency = policy.get("max_concurrency")
+    return Target(
+        asset_id=asset.asset_id,
+        interfaces=tuple(_interfaces(live)),
+        kind=runtime.kind,
+        model=runtime.model,
+        base_url=base_url.rstrip("/"),
+        context_length=context_length or metadata.get("context_length"),
+        max_concurrency=int(max_concurrency) if max_concurrency else None,
+        lease_ttl_s=float(policy.get("lease_ttl_s") or 120),
+        created=int(asset.created_at.timestamp()),
+    )
+
+
+def _interfaces(doc: dict[str, Any]) -> list[str]:
+    from models_admin.validation import document_interfaces
+
+    return document_interfaces(doc)
+
+
+def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Any = None) -> Target:
+    """The routable target of ``asset_id`` for ``interface`` (None: any interface).
+
+    Raises ``ModelNotFound`` (404); ``NotApproved``, ``Retired``, ``NoRuntime``,
+    ``InterfaceNotImplemented``, ``ModelStopped`` (409); ``ModelFailed`` (502);
+    ``ModelLoading`` (503, with ``retry_after``) while the runtime is not running, after
+    asking the lifecycle to wake it when ``wake`` is set. Runs database queries: call it
+    from a thread, not an event loop.
+    """
+    asset = _load(asset_id)
+    live = asset.live_spec
+    if live is None:
+        if getattr(asset, "retired_at", None) is not None:
+            raise Retired(f"model {asset_id!r} is retired")
+        raise NotApproved(f"model {asset_id!r} has no approved revision")
+    if interface is not None and interface not in _interfaces(live):
+        raise InterfaceNotImplemented(
+            f"model {asset_id!r} does not implement {interface} (it implements {', '.join(_interfaces(live))})"
+        )
+    if not live.get("runtime"):
+        raise NoRuntime(f"model {asset_id!r} has no runtime bound")
+    binding = RuntimeBinding.from_document(live["runtime"])
+    state = _runtime_state(asset)
+    if state is None:
+        if binding.base_url:  # an external runtime the lifecycle does not track (yet)
+            return target_of(asset, binding.base_url, None)
+        if wake:
+            _wake(asset, actor)
+        raise ModelLoading(f"model {asset_id!r} is starting", retry_after=_retry_after(asset))
+    observed = str(state.state)
+    base_url = getattr(state, "base_url", "") or binding.base_url or ""
+    if observed == RUNNING and base_url:
+        return target_of(asset, base_url, getattr(state, "context_length", None))
+    desired = str((live.get("lifecycle") or {}).get("desired") or "")
+    if desired == "stopped":
+        raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
+    if observed == "failed" and not wake:
+        raise ModelFailed(f"model {asset_id!r} failed: {getattr(state, 'last_error', '') or 'unknown error'}")
+    if wake and observed in WAKEABLE:
+        _wake(asset, actor)
+    raise ModelLoading(f"model {asset_id!r} is {observed}; waking it", retry_after=_retry_after(asset))

@@ -1,0 +1,99 @@
+"""The official openai SDK against the gateway, with fake runtimes behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.gateway.conftest import embedding_document, llm_document
+
+pytestmark = pytest.mark.slow
+
+
+def client(hub: Any, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=hub.url + "/v1", api_key=token, max_retries=0, timeout=30)
+
+
+def test_it_chats(hub: Any, llama: Any, make_live: Any, make_token: Any, usage_events: Any) -> None:
+    make_live(llm_document("chat-plain", llama.url))
+    answer = client(hub, make_token()).chat.completions.create(
+        model="chat-plain", messages=[{"role": "user", "content": "hello there"}], max_tokens=4
+    )
+    assert answer.choices[0].message.content == "tok0 tok1 tok2 tok3 "
+    assert answer.usage is not None
+    assert answer.usage.completion_tokens == 4
+    assert llama.state.bodies[-1]["model"] == "fake-llama.gguf"
+    [event] = usage_events()
+    assert event["asset_id"] == "chat-plain"
+    assert event["interface"] == "llm-runtime"
+    assert event["status"] == "200"
+    assert event["completion_tokens"] == "4"
+    assert int(event["prompt_tokens"]) == answer.usage.prompt_tokens
+
+
+def test_it_streams_chat(hub: Any, llama: Any, make_live: Any, make_token: Any, usage_events: Any) -> None:
+    make_live(llm_document("chat-stream", llama.url))
+    stream = client(hub, make_token()).chat.completions.create(
+        model="chat-stream", messages=[{"role": "user", "content": "hi"}], max_tokens=3, stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "tok0 tok1 tok2 "
+    # The hub asked upstream for usage itself; the client, who did not, gets no usage-only chunk.
+    assert all(c.choices for c in chunks)
+    assert llama.state.bodies[-1]["stream_options"] == {"include_usage": True}
+    [event] = usage_events()
+    assert event["completion_tokens"] == "3"
+    assert int(event["prompt_tokens"]) > 0
+
+
+def test_it_passes_usage_through_when_the_client_asks(
+    hub: Any, llama: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(llm_document("chat-usage", llama.url))
+    stream = client(hub, make_token()).chat.completions.create(
+        model="chat-usage",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    usages = [c.usage for c in stream if c.usage is not None]
+    assert len(usages) == 1
+    assert usages[0].completion_tokens == 2
+
+
+def test_it_embeds_through_an_openai_speaking_runtime(
+    hub: Any, llama: Any, make_live: Any, make_token: Any, usage_events: Any
+) -> None:
+    make_live(
+        embedding_document(
+            "embed-llama", llama.url, runtime={"kind": "llama-cpp", "model": "e.gguf", "base_url": llama.url}
+        )
+    )
+    result = client(hub, make_token()).embeddings.create(model="embed-llama", input=["a b", "c"])
+    assert [len(item.embedding) for item in result.data] == [8, 8]
+    [event] = usage_events()
+    assert event["interface"] == "embedding-runtime"
+    assert event["input_count"] == "2"
+
+
+def test_it_embeds_through_an_adapter_that_translates(
+    hub: Any, tei: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(embedding_document("embed-tei", tei.url))
+    result = client(hub, make_token()).embeddings.create(model="embed-tei", input="hello world")
+    assert len(result.data) == 1
+    assert len(result.data[0].embedding) == 8
+
+
+def test_it_lists_live_models(hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any) -> None:
+    make_live(llm_document("listed-llm", llama.url))
+    make_live(embedding_document("listed-embedder", tei.url))
+    models = {m.id: m for m in client(hub, make_token()).models.list()}
+    assert {"listed-llm", "listed-embedder"} <= set(models)
+    assert models["listed-llm"].model_extra == {"interfaces": ["llm-runtime"]} or getattr(
+        models["listed-llm"], "interfaces", None
+    ) == ["llm-runtime"]

@@ -194,8 +194,7 @@ class FakeRuntime:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server.options.host}:{self.server.server_address[1]}"
 
     @classmethod
     def parser(cls) -> argparse.ArgumentParser:

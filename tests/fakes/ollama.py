@@ -131,7 +131,7 @@ class OllamaHandler(FakeHandler):
             self.slow_down(crash=not stream)
             n_prompt = prompt_tokens(body.get("messages") or [])
             tokens = words(min(int((body.get("options") or {}).get("num_predict") or 8), 8))
-            final = {
+            final: dict[str, Any] = {
                 "model": name,
                 "created_at": _now(),
                 "message": {"role": "assistant", "content": ""},

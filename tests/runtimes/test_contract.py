@@ -131,6 +131,7 @@ def test_it_answers_as_a_provider(served: Served) -> None:
 @pytest.mark.parametrize("kind", list(SETUPS))
 def test_it_reports_an_unreachable_server_without_raising(kind: str) -> None:
     adapter = make_adapter(RuntimeBinding(kind=kind, model="m", base_url="http://127.0.0.1:9"))
+    assert isinstance(adapter, ProviderRuntime)
 
     assert not adapter.check_reachable().reachable
     if isinstance(adapter, ManagedRuntime):

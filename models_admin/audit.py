@@ -45,7 +45,10 @@ class Actor:
 
     @property
     def label(self) -> str:
-        name = self.user.get_username() if self.user is not None else "system"
+        if self.user is not None:
+            name = self.user.get_username()
+        else:
+            name = "system" if self.is_trusted_system else "anonymous"
         return f"{name} via {self.token_label}" if self.token_label else name
 
     @property

@@ -145,8 +145,7 @@ def refuse_unless(actor: Actor, action: str, *, object_type: str, object_id: str
     """
     if actor_may(actor, action):
         return
-    who = actor.label if actor.user is not None else "anonymous"
-    reason = f"{who} may not {action}"
+    reason = f"{actor.label} may not {action}"
     if actor.token is not None and actor.user is not None:
         reason += " (role or token scopes)"
     exc = PermissionRefused(actor, action, object_type, object_id, reason)

@@ -82,7 +82,6 @@ def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     return held[-1] if held else None
 
 
-@transaction.atomic
 def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
     """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
 
@@ -93,7 +92,13 @@ def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
 
     if role is not None and role not in ROLES:
         raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+    # Checked before the transaction, so the refusal's audit row is not rolled back with it.
     refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
+    with transaction.atomic():
+        return _set_role(user, role, actor=actor)
+
+
+def _set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
     before = sorted(Group.objects.filter(user=user, name__in=ROLES).values_list("name", flat=True))
     after = [role] if role else []
     if before == after:

@@ -1,0 +1,89 @@
+"""Factories and helpers for governance tests, reusable by the API and UI tests.
+
+- ``UserFactory(role="editor")``: a user holding one role (``roles.ROLES``); ``role=None``: none.
+- ``user_for(role)``: as above, plus ``"anonymous"`` → ``AnonymousUser()``.
+- ``asset_document(asset_id, **changes)``: a valid LLM document.
+- ``draft_revision``, ``submitted_revision``, ``live_asset``: built through the services, so
+  every row is one the application could have written (audit rows included).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import factory
+from django.contrib.auth.models import AnonymousUser, Group, User
+
+from models_admin.audit import Actor
+from models_admin.governance import do_approve_revision, do_create_draft, do_submit_revision
+from models_admin.models import Asset, AssetRevision
+
+ROLES_UNDER_TEST = ("anonymous", "viewer", "operator", "editor", "approver", "admin")
+_asset_ids = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"gov-user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = "!"  # unusable; tests log in with force_login (hashing is slow)
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+
+
+def user_for(role: str) -> Any:
+    """A fresh user holding ``role``, or ``AnonymousUser()`` for ``"anonymous"``."""
+    if role == "anonymous":
+        return AnonymousUser()
+    return UserFactory(role=role)
+
+
+def actor(user: Any, source: str = "ui") -> Actor:
+    """The actor for ``user`` on ``source`` (anonymous users become a user-less, untrusted actor)."""
+    return Actor(user=user if isinstance(user, User) else None, source=source)
+
+
+def asset_document(asset_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "asset_id": asset_id or f"gov-asset-{next(_asset_ids)}",
+        "display_name": "Governed LLM",
+        "version": "1.0.0",
+        "interface": "llm-runtime",
+        "interface_version": "v1",
+        "class": "model",
+        "lifecycle": {"desired": "on-demand", "auto_sleep_min": 15},
+        "policy": {"max_concurrency": 2},
+        "metadata": {"context_length": 4096},
+    }
+    doc.update(changes)
+    return doc
+
+
+def draft_revision(author: User | None = None, document: dict[str, Any] | None = None) -> AssetRevision:
+    """A draft by ``author`` (an editor is made if None) of a new asset or of ``document``'s asset."""
+    author = author or UserFactory(role="editor")
+    revision, _ = do_create_draft(document or asset_document(), actor=actor(author))
+    return revision
+
+
+def submitted_revision(
+    author: User | None = None, submitter: User | None = None, document: dict[str, Any] | None = None
+) -> AssetRevision:
+    """A revision awaiting approval, written by ``author`` and submitted by ``submitter`` (default: the author)."""
+    author = author or UserFactory(role="editor")
+    revision = draft_revision(author, document)
+    return do_submit_revision(revision, actor=actor(submitter or author))
+
+
+def live_asset(document: dict[str, Any] | None = None) -> Asset:
+    """An asset whose revision 1 is approved and live (written and approved by two different users)."""
+    revision = submitted_revision(document=document)
+    do_approve_revision(revision, actor=actor(UserFactory(role="approver")))
+    return Asset.objects.get(pk=revision.asset_id)

@@ -1,10 +1,35 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from models_admin import views
+
+
+class AssetIdConverter:
+    """Asset ids are slugs that may contain dots (``llama3.2-3b``), unlike Django's ``slug``."""
+
+    regex = r"[a-z0-9][a-z0-9._-]{0,99}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(AssetIdConverter, "asset")
 
 app_name = "models_admin"
 
 urlpatterns = [
     path("", views.model_list, name="model-list"),
-    path("models/<slug:asset_id>/", views.model_detail, name="model-detail"),
+    path("models/new/", views.model_edit, name="model-create"),
+    path("models/<asset:asset_id>/", views.model_detail, name="model-detail"),
+    path("models/<asset:asset_id>/edit/", views.model_edit, name="model-edit"),
+    path("models/<asset:asset_id>/<slug:action>/", views.model_action, name="model-action"),
+    path("import/", views.import_yaml, name="import"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<int:revision_id>/<slug:decision>/", views.approval_decide, name="approval-decide"),
+    path("activity/", views.activity, name="activity"),
+    path("audit/", views.audit, name="audit"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
 ]

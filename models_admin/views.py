@@ -1,27 +1,373 @@
-"""Hub-UI views for the catalog: thin; queries and rules live in services."""
+"""Hub-UI views: parse, authorize, call one service, render.
+
+Every page is one template with named partials; an htmx request gets the partial it
+polls or swaps, any other request the full page, so everything works without JavaScript.
+Rules (validation, four eyes, transitions) live in the services; a refusal they raise is
+shown to the person as a message.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+import importlib
+from datetime import timedelta
+from typing import Any
 
-from models_admin.catalog import grouped_assets
-from models_admin.models import Asset
-from models_admin.validation import canonical
-from models_admin.yaml_io import dump_document
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+
+from models_admin import catalog, governance
+from models_admin import tokens as tokens_service
+from models_admin.audit import Actor, actor_for
+from models_admin.forms import AssetForm, ImportForm, RejectForm, TokenForm
+from models_admin.models import ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
+from models_admin.roles import has_permission
+from models_admin.services import AssetImportError, do_import_assets, plan_import
+from models_admin.validation import AssetValidationError, canonical
+from models_admin.yaml_io import DocumentLoadError, parse_documents
+
+ACTIONS = {"wake": "Wake", "sleep": "Sleep", "restart": "Restart"}
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def can(request: HttpRequest, action: str) -> bool:
+    """``models_admin.roles.has_permission``, computed once per request and action."""
+    cache: dict[str, bool] = request.__dict__.setdefault("_hub_perms", {})
+    if action not in cache:
+        cache[action] = has_permission(request.user, action)
+    return cache[action]
+
+
+def _require(request: HttpRequest, action: str) -> None:
+    if not can(request, action):
+        raise PermissionDenied(f"This needs the {action} permission.")
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return actor_for(request.user, AuditSource.UI)
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in user (every view here is ``login_required``)."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return default
+
+
+# ---- models ---------------------------------------------------------------------------
 
 
 @login_required
 def model_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "models_admin/model_list.html", {"groups": grouped_assets()})
+    _require(request, "view")
+    query = catalog.ModelsQuery.from_params(request.GET)
+    groups = catalog.models_page(query)
+    context = {
+        "groups": groups,
+        # Faster while something is starting or stopping; metrics keep changing, so it never stops.
+        "poll_s": 2 if any(row.transitional for g in groups for row in g.rows) else 5,
+        "query": query,
+        "state_choices": catalog.state_choices(),
+        "approval_choices": [(k, v[0]) for k, v in catalog.APPROVAL_LABELS.items()],
+        "sort_choices": catalog.SORT_LABELS.items(),
+        "can_operate": can(request, "operate"),
+        "can_edit": can(request, "edit"),
+        "self_url": request.get_full_path(),
+    }
+    template = "models_admin/model_list.html"
+    if _is_htmx(request):
+        template += "#table"
+    return render(request, template, context)
 
 
 @login_required
 def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
+    _require(request, "view")
+    asset = get_object_or_404(catalog.annotated_assets(), asset_id=asset_id)
+    if _is_htmx(request) and request.GET.get("part") == "status":
+        runtime = catalog.runtime_panel(asset)
+        context = {"asset": asset, "runtime": runtime, "can_operate": can(request, "operate")}
+        response = render(request, "models_admin/model_detail.html#status", context)
+        if not runtime.transitional:
+            # Nothing changes by itself any more: stop polling (an action or a refresh restarts it).
+            return HttpResponseStopPolling(response.content)
+        return response
+    context = catalog.asset_page(asset)
+    context.update({"can_operate": can(request, "operate"), "can_edit": can(request, "edit")})
+    return render(request, "models_admin/model_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpResponse:
+    """Wake / sleep / restart. GET is the no-JavaScript confirmation page; POST acts."""
+    if action not in ACTIONS:
+        raise Http404
+    _require(request, "operate")
     asset = get_object_or_404(Asset, asset_id=asset_id)
+    back = _safe_next(request, reverse("models_admin:model-detail", args=[asset.asset_id]))
+    if request.method == "GET":
+        return render(
+            request,
+            "models_admin/action_confirm.html",
+            {"asset": asset, "action": action, "label": ACTIONS[action], "next": back},
+        )
+    lifecycle = _module("runtimes.lifecycle")
+    service = getattr(lifecycle, f"do_{action}_asset", None) if lifecycle is not None else None
+    if service is None:
+        messages.error(request, "Lifecycle actions are not available in this build.")
+    else:
+        try:
+            service(asset, actor=_actor(request))
+        except Exception as exc:  # the lifecycle's domain errors (InvalidTransition, …)
+            if not _is_domain_error(exc):
+                raise
+            messages.error(request, f"{ACTIONS[action]} {asset.asset_id}: {exc}")
+        else:
+            messages.success(request, f"{ACTIONS[action]} requested for {asset.asset_id}.")
+    if _is_htmx(request):
+        # The messages go into #messages; the models table and status panel refresh themselves.
+        response = render(request, "models_admin/_messages.html")
+        return trigger_client_event(response, "hub:refresh")
+    return HttpResponseRedirect(back)
+
+
+def _is_domain_error(exc: Exception) -> bool:
+    names = {
+        "InvalidTransition",
+        "PermissionRefused",
+        "FourEyesViolation",
+        "LifecycleError",
+        "HubRuntimeError",
+    }
+    return any(cls.__name__ in names for cls in type(exc).__mro__) or isinstance(exc, ValueError)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpResponse:
+    """Create (no ``asset_id``) or edit an asset: saved as a revision and, if asked, submitted."""
+    _require(request, "edit")
+    asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
+    if request.method == "POST":
+        form = AssetForm(request.POST, editing=asset is not None, initial=_initial(asset))
+        if form.is_valid():
+            try:
+                actor = _actor(request)
+                revision, changed = governance.do_create_draft(form.document_data(), actor=actor, asset=asset)
+                if "submit" in request.POST:
+                    governance.do_submit_revision(revision, actor=actor)
+            except AssetValidationError as exc:
+                form.add_validation_errors(exc)
+            except Exception as exc:
+                if not _is_domain_error(exc):
+                    raise
+                form.add_error(None, str(exc))
+            else:
+                if "submit" in request.POST:
+                    message = f"Revision {revision.number} submitted for approval."
+                else:
+                    message = f"Draft revision {revision.number} saved." if changed else "Nothing changed."
+                messages.success(request, message)
+                return redirect("models_admin:model-detail", revision.asset.asset_id)
+    else:
+        form = AssetForm(initial=_initial(asset), editing=asset is not None)
     return render(
         request,
-        "models_admin/model_detail.html",
-        {"asset": asset, "spec_yaml": dump_document(canonical(asset.spec))},
+        "models_admin/model_form.html",
+        {"form": form, "asset": asset},
     )
+
+
+def _initial(asset: Asset | None) -> dict[str, Any]:
+    if asset is None:
+        return AssetForm.initial_for(catalog.NEW_ASSET_TEMPLATE)
+    return AssetForm.initial_for(canonical(asset.spec))
+
+
+# ---- import ---------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_yaml(request: HttpRequest) -> HttpResponse:
+    """Step 1: upload or paste YAML and see the dry-run plan. Step 2 (``confirm``): import it."""
+    _require(request, "edit")
+    context: dict[str, Any] = {}
+    if request.method == "POST" and "confirm" in request.POST:
+        text = request.POST.get("yaml", "")
+        try:
+            plan = do_import_assets(parse_documents(text, "import"), actor=_actor(request))
+        except (DocumentLoadError, AssetImportError) as exc:
+            context["problems"] = _problems(exc)
+            form = ImportForm(initial={"text": text})
+        else:
+            changed = sum(1 for item in plan if item.action != "unchanged")
+            messages.success(request, f"Imported: {changed} asset(s) created or updated.")
+            return redirect("models_admin:model-list")
+    elif request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            text = form.cleaned_data["yaml"]
+            try:
+                context["plan"] = plan_import(parse_documents(text, "import"))
+                context["yaml"] = text
+            except (DocumentLoadError, AssetImportError) as exc:
+                context["problems"] = _problems(exc)
+    else:
+        form = ImportForm()
+    context["form"] = form
+    return render(request, "models_admin/import.html", context)
+
+
+def _problems(exc: Exception) -> list[str]:
+    if isinstance(exc, AssetImportError):
+        return [f"{label}: {error}" for label, error in exc.problems]
+    return [str(exc)]
+
+
+# ---- approvals ------------------------------------------------------------------------
+
+
+@login_required
+def approvals(request: HttpRequest) -> HttpResponse:
+    _require(request, "view")
+    items = catalog.approval_items(request.user)
+    return render(request, "models_admin/approvals.html", {"items": items, "reject_form": RejectForm()})
+
+
+@login_required
+@require_POST
+def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> HttpResponse:
+    _require(request, "approve")
+    if decision not in ("approve", "reject"):
+        raise Http404
+    comment = ""
+    if decision == "reject":
+        form = RejectForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Rejecting needs a comment saying why.")
+            return redirect("models_admin:approvals")
+        comment = form.cleaned_data["comment"]
+    revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
+    try:
+        if decision == "approve":
+            governance.do_approve_revision(revision, actor=_actor(request))
+            message = f"Approved revision {revision.number} of {revision.asset.asset_id}: it is live."
+        else:
+            governance.do_reject_revision(revision, actor=_actor(request), comment=comment)
+            message = f"Rejected revision {revision.number} of {revision.asset.asset_id}."
+    except Exception as exc:
+        if not _is_domain_error(exc):
+            raise
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
+    return redirect(_safe_next(request, reverse("models_admin:approvals")))
+
+
+# ---- activity, audit, tokens ----------------------------------------------------------
+
+
+@login_required
+def activity(request: HttpRequest) -> HttpResponse:
+    _require(request, "view")
+    events = catalog.lifecycle_events(asset=None)
+    page = Paginator(events, 50).get_page(request.GET.get("page")) if events is not None else None
+    return render(request, "models_admin/activity.html", {"page": page})
+
+
+@login_required
+def audit(request: HttpRequest) -> HttpResponse:
+    _require(request, "view")
+    entries = AuditEntry.objects.all()
+    q = request.GET.get("q", "").strip()
+    if q:
+        entries = entries.filter(object_id__icontains=q) | entries.filter(action__icontains=q)
+    page = Paginator(entries.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "models_admin/audit.html", {"page": page, "q": q, "qs": urlencode({"q": q}) if q else ""}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    """Your API tokens: create (the secret is shown once, on the answer to the POST), list, revoke."""
+    _require(request, "view")
+    secret = None
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data.get("expires_in_days")
+        try:
+            _token, secret = tokens_service.do_create_token(
+                _user(request),
+                name=form.cleaned_data["label"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=timezone.now() + timedelta(days=days) if days else None,
+                actor=_actor(request),
+            )
+        except Exception as exc:
+            if not _is_domain_error(exc):
+                raise
+            _attach_errors(form, exc)
+        else:
+            form = TokenForm()
+    listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
+    context = {
+        "form": form,
+        "secret": secret,
+        "tokens": listed.select_related("user").order_by("-created_at")[:200],
+        "now": timezone.now(),
+    }
+    return render(request, "models_admin/tokens.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
+    token = get_object_or_404(listed, pk=token_id)
+    try:
+        tokens_service.do_revoke_token(token, actor=_actor(request))
+    except Exception as exc:
+        if not _is_domain_error(exc):
+            raise
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Revoked {token.label}.")
+    return redirect("models_admin:tokens")
+
+
+def _attach_errors(form: Any, exc: Exception) -> None:
+    """Field errors from a service (``InvalidInput`` / ``AssetValidationError``) onto the form."""
+    for error in getattr(exc, "errors", None) or []:
+        field = getattr(error, "path", "")
+        form.add_error(field if field in form.fields else None, getattr(error, "message", str(error)))
+    if not getattr(exc, "errors", None):
+        form.add_error(None, str(exc))

@@ -1,0 +1,134 @@
+"""Hub-UI pages through Django's test client: rendering, permissions, forms, partials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+
+from models_admin import governance
+from models_admin.audit import Actor
+from models_admin.models import Asset
+from models_admin.services import do_import_assets
+from models_admin.yaml_io import SourceDocument
+
+LLM = {
+    "asset_id": "qwen2-7b",
+    "display_name": "Qwen2 7B",
+    "version": "1.0.0",
+    "interface": "llm-runtime",
+    "metadata": {"context_length": 32768},
+    "policy": {"max_concurrency": 2},
+}
+EMBED = {
+    "asset_id": "nomic-embed",
+    "display_name": "Nomic Embed",
+    "version": "1.0.0",
+    "interface": "embedding-runtime",
+    "metadata": {"embedding_dim": 768, "precision": "fp16"},
+}
+
+
+@pytest.fixture
+def role_user(make_user: Any) -> Any:
+    def make(role: str, name: str | None = None) -> Any:
+        user = make_user(name)
+        user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def assets(db: Any) -> list[Asset]:
+    docs = [SourceDocument("test", i, doc) for i, doc in enumerate((LLM, EMBED), start=1)]
+    do_import_assets(docs, actor=Actor.system(), approved=True)
+    return list(Asset.objects.all())
+
+
+def test_it_redirects_anonymous_people_to_log_in(client: Any) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_it_shows_each_group_with_its_own_columns(assets: Any, role_user: Any, client_for: Any) -> None:
+    html = client_for(role_user("viewer")).get("/").content.decode()
+    llm, embed = html.split('id="group-llm-runtime"')[1].split('id="group-embedding-runtime"')
+    assert "Context" in llm
+    assert "Tokens/s" in llm
+    assert "Last used" in llm
+    assert "32,768" in llm
+    assert "Dimension" not in llm
+    assert "Dimension" in embed
+    assert "Precision" in embed
+    assert "QPS" in embed
+    assert "Index throughput" in embed
+    assert "768" in embed
+    assert "fp16" in embed
+    assert "Tokens/s" not in embed
+
+
+def test_it_offers_lifecycle_buttons_to_operators_only(assets: Any, role_user: Any, client_for: Any) -> None:
+    assert ">Wake<" not in client_for(role_user("viewer")).get("/").content.decode()
+    assert ">Wake<" in client_for(role_user("operator")).get("/").content.decode()
+
+
+def test_it_returns_only_the_table_partial_to_htmx(assets: Any, role_user: Any, client_for: Any) -> None:
+    response = client_for(role_user("viewer")).get("/", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="models-table"')
+    assert "<html" not in html
+
+
+def test_it_filters_by_search(assets: Any, role_user: Any, client_for: Any) -> None:
+    html = client_for(role_user("viewer")).get("/?q=nomic").content.decode()
+    assert "nomic-embed" in html
+    assert "qwen2-7b" not in html
+
+
+def test_it_renders_the_asset_page(assets: Any, role_user: Any, client_for: Any) -> None:
+    html = client_for(role_user("viewer")).get("/models/qwen2-7b/").content.decode()
+    assert "Live revision" in html
+    assert "context_length: 32768" in html
+    assert "Lifecycle timeline" in html
+    assert "Audit trail" in html
+
+
+def test_it_shows_the_field_error_of_an_invalid_form(role_user: Any, client_for: Any, db: Any) -> None:
+    data = {
+        "asset_id": "bad",
+        "display_name": "Bad",
+        "version": "1",
+        "document": "interface: embedding-runtime\nmetadata: {precision: fp64}\n",
+    }
+    response = client_for(role_user("editor")).post("/models/new/", data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "metadata.embedding_dim: required" in html
+    assert not Asset.objects.filter(asset_id="bad").exists()
+
+
+def test_it_submits_an_edit_and_only_another_approver_may_approve(
+    assets: Any, role_user: Any, client_for: Any
+) -> None:
+    author = client_for(role_user("approver", "alice"))
+    doc = "asset_id: qwen2-7b\ninterface: llm-runtime\nmetadata: {context_length: 65536}\n"
+    response = author.post(
+        "/models/qwen2-7b/edit/",
+        {"display_name": "Qwen2 7B", "version": "1.1.0", "document": doc, "submit": "1"},
+    )
+    assert response.status_code == 302, response.content.decode()
+    queue = author.get("/approvals/").content.decode()
+    assert "qwen2-7b" in queue
+    assert ">Approve<" not in queue
+    assert "Four eyes" in queue
+    other = client_for(role_user("approver", "bob"))
+    assert ">Approve<" in other.get("/approvals/").content.decode()
+    revision = governance.open_revision(Asset.objects.get(asset_id="qwen2-7b"))
+    assert revision is not None
+    other.post(f"/approvals/{revision.pk}/approve/")
+    live = Asset.objects.get(asset_id="qwen2-7b").live_spec
+    assert live is not None
+    assert live["metadata"]["context_length"] == 65536

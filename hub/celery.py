@@ -1,4 +1,10 @@
-"""The Celery application: Redis broker, JSON only, late acks, one task at a time."""
+"""The Celery application: Redis broker, JSON only, late acks, one task at a time.
+
+Lifecycle work that must run where a launched runtime lives goes to the queue
+``hub.host.<host>``; everything else to ``hub``. ``manage.py up`` runs a worker on
+both. Beat reconciles every ``HUB_RECONCILE_INTERVAL_S`` and checks health every
+``HUB_HEALTH_INTERVAL_S``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,15 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
+from django.conf import settings
+
+# A start may wait ``runtime.launch.ready_timeout_s`` (300 s by default) for readiness;
+# the time limits sit above it, and the broker's visibility timeout above those, so a
+# slow start is never delivered to a second worker while the first still runs it.
+SOFT_TIME_LIMIT_S = 900
+HARD_TIME_LIMIT_S = 960
+VISIBILITY_TIMEOUT_S = 3600
+
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -16,9 +31,32 @@ app.conf.update(
     accept_content=["json"],
     task_ignore_result=True,
     task_acks_late=True,
-    task_reject_on_worker_lost=True,
+    task_reject_on_worker_lost=True,  # redelivered; runtimes.tasks counts deliveries
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+    task_soft_time_limit=SOFT_TIME_LIMIT_S,
+    task_time_limit=HARD_TIME_LIMIT_S,
     task_default_queue="hub",
+    beat_schedule={
+        "reconcile": {
+            "task": "runtimes.reconcile_all",
+            "schedule": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+            "options": {
+                "queue": "hub",
+                "expires": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+            },
+        },
+        "health": {
+            "task": "runtimes.check_health_all",
+            "schedule": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0)),
+            "options": {"queue": "hub", "expires": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0))},
+        },
+    },
 )
 app.autodiscover_tasks()
+app.autodiscover_tasks(["runtimes.metrics"])  # runtimes/metrics/tasks.py: usage rollups, heartbeats
+
+# Request id into task headers and JSON logs; Celery liveness heartbeats (issue 8).
+import hub.logging  # noqa: E402, F401
+import runtimes.metrics.heartbeat  # noqa: E402, F401

@@ -38,12 +38,15 @@ class Health(models.TextChoices):
 S = ObservedState
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.STOPPED: frozenset({S.STARTING}),
+    # stopped → running: an external runtime (no lifecycle) was found answering.
+    S.STOPPED: frozenset({S.STARTING, S.RUNNING}),
     S.SLEEPING: frozenset({S.STARTING, S.STOPPING}),
     # starting → starting is a retry after a failed attempt (backoff), recorded as an event.
     S.STARTING: frozenset({S.STARTING, S.RUNNING, S.FAILED, S.STOPPING}),
     # running → starting is a restart (crash, or an operator's restart).
-    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
+    # running → stopped: an external runtime stopped answering, or an on-demand one crashed;
+    # running → failed: it crashed once too often.
+    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.STOPPED, S.FAILED}),
     S.STOPPING: frozenset({S.STOPPED, S.SLEEPING, S.FAILED}),
     S.FAILED: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
 }

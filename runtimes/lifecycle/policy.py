@@ -1,0 +1,50 @@
+"""What the live spec asks of an asset's runtime. Reads ``live_spec`` only, never ``spec``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models_admin.models import Asset
+from runtimes import registry
+from runtimes.binding import RuntimeBinding
+
+
+@dataclass(frozen=True)
+class Policy:
+    runnable: bool  # approved, live, not retired, with a runtime block of a known kind
+    desired: str  # running | on-demand | stopped
+    auto_sleep_min: int  # 0: never sleeps
+    binding: RuntimeBinding | None
+    managed: bool  # the hub starts/stops it (ManagedRuntime)
+    launched: bool  # the hub runs it as a process (runtime.launch)
+    why_not: str = ""
+
+    @property
+    def host(self) -> str | None:
+        return self.binding.host if self.binding is not None else None
+
+
+def policy_for(asset: Asset) -> Policy:
+    live: dict[str, Any] | None = asset.live_spec
+    if getattr(asset, "retired_at", None) is not None:
+        return Policy(False, "stopped", 0, None, False, False, "retired")
+    if not live:
+        return Policy(False, "stopped", 0, None, False, False, "not approved: no live spec")
+    runtime = live.get("runtime")
+    if not runtime:
+        return Policy(False, "stopped", 0, None, False, False, "no runtime block")
+    binding = RuntimeBinding.from_document(runtime)
+    try:
+        managed = registry.is_managed(binding.kind)
+    except KeyError:
+        return Policy(False, "stopped", 0, None, False, False, f"unknown runtime kind {binding.kind!r}")
+    lifecycle = live.get("lifecycle") or {}
+    return Policy(
+        runnable=True,
+        desired=str(lifecycle.get("desired") or "on-demand"),
+        auto_sleep_min=int(lifecycle.get("auto_sleep_min") or 0),
+        binding=binding,
+        managed=managed,
+        launched=managed and binding.launch is not None,
+    )

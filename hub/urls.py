@@ -2,10 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from hub import health
+from runtimes.metrics.views import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("models_admin.urls")),

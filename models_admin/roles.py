@@ -40,6 +40,38 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {role: ACTIONS[: i + 1] for i, role i
 SCOPE_FOR_ACTION = {"view": "read", "operate": "operate", "edit": "write", "approve": "approve"}
 
 
+def ensure_role_groups() -> dict[str, Group]:
+    """The role groups with exactly their permissions, created if missing; idempotent.
+
+    Migration 0003 creates them; this re-creates them where a test flush (TRUNCATE) removed them.
+    """
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from models_admin.models import Asset
+
+    content_type = ContentType.objects.get_for_model(Asset)
+    perms = {}
+    for action, codename in PERMISSION_FOR_ACTION.items():
+        perms[action], _ = Permission.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": f"Can {action} (hub role)"}
+        )
+    groups = {}
+    for role in ROLES:
+        groups[role], created = Group.objects.get_or_create(name=role)
+        if created:
+            groups[role].permissions.set([perms[a] for a in ROLE_ACTIONS[role]])
+    return groups
+
+
+def role_group(role: str) -> Group:
+    """The Django group of ``role``. Raises :class:`UnknownRole`."""
+    if role not in ROLES:
+        raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+    group = Group.objects.filter(name=role).first()
+    return group if group is not None else ensure_role_groups()[role]
+
+
 class UnknownRole(ValueError):
     """Not one of :data:`ROLES` (message names the field ``role``)."""
 
@@ -105,7 +137,7 @@ def _set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
         return False
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(role_group(role))
     # ModelBackend caches permissions on the instance.
     for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         if hasattr(user, attr):

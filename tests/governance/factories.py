@@ -13,11 +13,12 @@ import itertools
 from typing import Any
 
 import factory
-from django.contrib.auth.models import AnonymousUser, Group, User
+from django.contrib.auth.models import AnonymousUser, User
 
 from models_admin.audit import Actor
 from models_admin.governance import do_approve_revision, do_create_draft, do_submit_revision
 from models_admin.models import Asset, AssetRevision
+from models_admin.roles import role_group
 
 ROLES_UNDER_TEST = ("anonymous", "viewer", "operator", "editor", "approver", "admin")
 _asset_ids = itertools.count(1)
@@ -35,7 +36,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
         if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            self.groups.add(role_group(extracted))
 
 
 def user_for(role: str) -> Any:

@@ -89,6 +89,12 @@ class LaunchableRuntime(HttpAdapter):
         launch = self.binding.launch
         if launch is None:
             return self._ensure_external()
+        if self.handle is None:
+            # Another adapter instance (or a previous hub run) may have started it already.
+            recorded = self.launcher.recorded().get(self.key)
+            if recorded is not None and self.launcher.is_alive(recorded):
+                self.handle = recorded
+                self._base_url = recorded.base_url
         if self.handle is not None and self.launcher.is_alive(self.handle):
             woke = self.wake()
             if not self.is_ready():

@@ -118,9 +118,10 @@ class LLMRuntime(Protocol):
     def chat_stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Stream one completion; the last chunk has ``done=True``.
 
-        Errors before the first chunk raise as in ``chat``; a runtime that dies
-        mid-stream raises ``UpstreamError`` from the iterator. Closing the iterator
-        early closes the upstream connection.
+        The request is sent on the first ``next()``, so every error comes out of the
+        iterator: before the first chunk the same ones as ``chat``; a runtime that
+        dies mid-stream (or ends without ``[DONE]``) gives ``UpstreamError``. Closing
+        the iterator early closes the upstream connection.
         """
         ...
 

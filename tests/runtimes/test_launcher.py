@@ -232,3 +232,17 @@ def test_a_handle_round_trips_through_json() -> None:
     handle = ProcessHandle("a", os.getpid(), 5, 8080, "http://127.0.0.1:8080", "/tmp/x.log", ("x", "-m"))
 
     assert ProcessHandle.from_dict(json.loads(json.dumps(handle.to_dict()))) == handle
+
+
+def test_a_second_adapter_adopts_the_process_the_first_started(launcher: Launcher, model_file: Path) -> None:
+    first = LlamaCppAdapter(launch_binding("llama-cpp", model_file), launcher=launcher, key="asset-1")
+    started = first.ensure_running()
+    second = LlamaCppAdapter(launch_binding("llama-cpp", model_file), launcher=launcher, key="asset-1")
+
+    target = second.ensure_running()
+
+    assert not target.just_started
+    assert target.handle == started.handle
+    second.stop()
+    assert started.handle is not None
+    assert gone(started.handle.pid)

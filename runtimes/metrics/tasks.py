@@ -6,6 +6,7 @@ Scheduled here with ``add_periodic_task`` so the beat entry lives next to the ta
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.conf import settings
 from hub.celery import app
 from hub.env import env_float
 from runtimes.metrics import heartbeat
+
+log = logging.getLogger(__name__)
 
 AGGREGATE_INTERVAL_S = float(
     getattr(settings, "HUB_USAGE_AGGREGATE_INTERVAL_S", env_float("HUB_USAGE_AGGREGATE_INTERVAL_S", 10.0))
@@ -27,6 +30,8 @@ def aggregate_usage() -> dict[str, Any]:
 
     folded = fold_live()
     result = aggregate()
+    if result.applied or result.pruned:
+        log.info("usage aggregated: %d entries applied, %d minutes pruned", result.applied, result.pruned)
     return {
         "live_folded": folded,
         "applied": result.applied,

@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
@@ -124,7 +124,7 @@ def test_it_skips_entries_redelivered_after_they_were_counted(redis_client: Redi
     from runtimes.metrics.rollup import apply_batch
 
     publish(redis_client, known_events())
-    entries = redis_client.xrange(USAGE_STREAM)
+    entries = cast(list[Any], redis_client.xrange(USAGE_STREAM))
     assert apply_batch(entries) == (5, 0)
     before = totals()
 

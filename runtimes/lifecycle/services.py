@@ -494,7 +494,15 @@ def _crashed(asset: Asset, policy: Policy, rs: RuntimeState, error: str) -> None
         transition(rs, S.STOPPED, reason=f"crashed: {error}", base_url="", process=None, **common)
         return
     if failures >= limit:
-        transition(rs, S.FAILED, reason=f"crashed {failures} times in a row", next_retry_at=None, **common)
+        transition(
+            rs,
+            S.FAILED,
+            reason=f"crashed {failures} times in a row",
+            next_retry_at=None,
+            base_url="",
+            process=None,
+            **common,
+        )
         return
     delay = config.backoff_s(failures)
     transition(

@@ -90,7 +90,9 @@ def test_it_starts_a_woken_runtime_and_sleeps_it_after_idle_but_not_under_a_leas
     do_wake_asset(asset, actor=Actor.system())
     assert reconcile(asset.asset_id) == S.RUNNING
     rs = RuntimeState.objects.get(asset=asset)
-    assert rs.base_url and rs.process and rs.health == "ok"
+    assert rs.base_url
+    assert rs.process
+    assert rs.health == "ok"
     assert len(processes_with(f"{asset.asset_id}.gguf")) == 1
     mark_request_finished(asset.asset_id)
 
@@ -135,7 +137,8 @@ def test_it_backs_off_then_fails_with_the_reason_and_an_operator_can_retry(
     asset = make_asset("broken", desired="running", command=["/bin/sh", "-c", "echo no GPU here; exit 3"])
     assert reconcile(asset.asset_id) == S.STARTING
     rs = RuntimeState.objects.get(asset=asset)
-    assert rs.consecutive_failures == 1 and rs.next_retry_at is not None
+    assert rs.consecutive_failures == 1
+    assert rs.next_retry_at is not None
     assert "no GPU here" in rs.last_error
     assert reconcile(asset.asset_id) == S.STARTING  # backoff not over: nothing tried
     assert RuntimeState.objects.get(asset=asset).consecutive_failures == 1
@@ -144,7 +147,8 @@ def test_it_backs_off_then_fails_with_the_reason_and_an_operator_can_retry(
         reconcile(asset.asset_id)
     rs = RuntimeState.objects.get(asset=asset)
     assert (rs.state, rs.consecutive_failures) == (S.FAILED, 3)
-    assert "no GPU here" in rs.last_error and "gave up after 3" in rs.reason
+    assert "no GPU here" in rs.last_error
+    assert "gave up after 3" in rs.reason
     assert reconcile(asset.asset_id) == S.FAILED
     with pytest.raises(InvalidTransition):
         do_wake_asset(asset, actor=Actor.system())
@@ -177,9 +181,14 @@ def test_it_never_sends_a_task_enqueued_in_a_rolled_back_transaction(
     transactional_db: Any, make_asset: Any, lifecycle_settings: Any, redis_client: Any
 ) -> None:
     asset = make_asset("rollback")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        do_wake_asset(asset, actor=Actor.system())
-        raise RuntimeError("abort")
+
+    def wake_then_fail() -> None:
+        with transaction.atomic():
+            do_wake_asset(asset, actor=Actor.system())
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        wake_then_fail()
     assert redis_client.llen("hub") == 0
     assert not RuntimeState.objects.filter(asset=asset).exclude(state=S.STOPPED).exists()
     do_wake_asset(asset, actor=Actor.system())

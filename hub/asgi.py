@@ -16,9 +16,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 django_application = get_asgi_application()
 
-from runtimes.gateway import Gateway  # noqa: E402  (needs the app registry ready)
-
-gateway = Gateway()
+from runtimes.gateway import gateway  # noqa: E402  (needs the app registry ready)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -29,4 +27,4 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"].startswith("/v1/")):
         await gateway(scope, receive, send)
     else:
-        await django_application(scope, receive, send)
+        await django_application(scope, receive, send)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from hub import health
+from hub.api import api
 from runtimes.metrics.views import metrics_view
 
 urlpatterns = [
@@ -10,5 +11,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", api.urls),  # /api/v1/…, /api/openapi.json, /api/docs
     path("", include("models_admin.urls")),
 ]

@@ -178,7 +178,23 @@ def release(lease_id: str) -> bool:
 
 
 def renew(lease_id: str, ttl_s: float) -> float | None:
+    """Extend a live lease; the new expiry (unix s), or None if it expired or was released."""
     return _default().renew(lease_id, ttl_s)
+
+
+def renew_lease(lease_id: str, ttl_s: float) -> Lease | None:
+    """:func:`renew`, answering the whole lease (with its asset id)."""
+    expires = renew(lease_id, ttl_s)
+    if expires is None:
+        return None
+    raw = _default_client().get(_id_key(lease_id))
+    key = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+    return Lease(lease_id=lease_id, asset_id=key.removeprefix(LEASE_PREFIX), expires_at=expires)
+
+
+def usage_client() -> Redis:
+    """The process's shared Redis client (pooled), for callers on the same hot paths."""
+    return _default_client()
 
 
 def active_counts(asset_ids: Iterable[str]) -> dict[str, int]:

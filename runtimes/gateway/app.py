@@ -32,7 +32,13 @@ from redis.asyncio import Redis as AsyncRedis
 from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
 from runtimes.adapters._openai import CHAT_PATH, EMBEDDINGS_PATH, OpenAIChat, OpenAIEmbeddings
 from runtimes.binding import RuntimeBinding
-from runtimes.errors import InternalError, ModelLoading, RuntimeAdapterError, RuntimeBusy, UpstreamError
+from runtimes.errors import (
+    InternalError,
+    ModelLoading,
+    RuntimeAdapterError,
+    RuntimeBusy,
+    UpstreamError,
+)
 from runtimes.gateway import auth
 from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
 from runtimes.gateway.errors import (
@@ -42,11 +48,11 @@ from runtimes.gateway.errors import (
     RouteNotFound,
     error_body,
 )
-from runtimes.gateway.resolve import Target, inspect, lifecycle_service
+from runtimes.gateway.resolve import Target, forget, inspect, lifecycle_service
 from runtimes.leases import AsyncLeases, Lease, LeaseRefused
 from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
 from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
-from runtimes.usage import STREAM_MAXLEN, USAGE_STREAM, UsageEvent
+from runtimes.usage import UsageEvent, publish
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +134,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._adapters: dict[tuple[str, str, str], HttpAdapter] = {}
-        self._waits: dict[str, asyncio.Task[Target]] = {}
+        self._waits: dict[str, asyncio.Future[tuple[Target, bool]]] = {}
         self._last_mark: dict[str, float] = {}
         self._retry_after: dict[str, float] = {}
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-db")
@@ -177,11 +183,14 @@ class Gateway:
         if key == ALL:
             self.targets.clear()
             self.tokens.clear()
+            auth.forget_tokens()
         elif key == TOKENS:
             self.tokens.clear()
+            auth.forget_tokens()
         else:
             self.targets.pop(key)
         self.models_list.clear()
+        forget(key)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a database function in the gateway's small thread pool."""
@@ -306,38 +315,64 @@ class Gateway:
     # Resolving
 
     async def _target(self, model: str, interface: str, actor: Callable[[], Any]) -> Target:
-        target = self.targets.get(model)
-        if target is None:
-            waiter = self._waits.get(model)
-            if waiter is None:
-                waiter = asyncio.ensure_future(self._wait_running(model, actor()))
-                self._waits[model] = waiter
-                waiter.add_done_callback(lambda _: self._waits.pop(model, None))
-            try:
-                target = await asyncio.wait_for(asyncio.shield(waiter), self.config.wake_wait_s)
-            except TimeoutError:
-                raise ModelLoading(
-                    f"model {model!r} is still starting", retry_after=self._retry_after.get(model, 5)
-                ) from None
-        target.check_interface(interface)
+        target, _ = await self.resolve(model, interface, actor, self.config.wake_wait_s)
         return target
 
-    async def _wait_running(self, model: str, actor: Any) -> Target:
-        """Poll resolve (waking the model once) until it runs; errors other than loading end it."""
-        deadline = time.monotonic() + self.config.wake_wait_s
-        wake = True
+    async def resolve(
+        self, model: str, interface: str | None, actor: Callable[[], Any], wait_s: float
+    ) -> tuple[Target, bool]:
+        """The running target of ``model`` and whether it had to be woken (``just_started``).
+
+        Waits up to ``wait_s`` for a waking model (waiters on one model share one poll),
+        then raises ``ModelLoading`` with a ``Retry-After`` estimate.
+        """
+        cached = self.targets.get(model)
+        if cached is not None:
+            target, just_started = cached, False
+        else:
+            waiter = self._waits.get(model)
+            if waiter is None:
+                try:
+                    target, just_started = (
+                        await self._db(inspect, model, None, wake=True, actor=actor()),
+                        False,
+                    )
+                    self.targets.put(model, target)
+                except ModelLoading as exc:
+                    self._retry_after[model] = exc.retry_after or 5
+                    if wait_s <= 0:
+                        raise
+                    waiter = self._waits.get(model)
+                    if waiter is None:
+                        waiter = asyncio.ensure_future(self._wait_running(model))
+                        self._waits[model] = waiter
+                        waiter.add_done_callback(lambda _: self._waits.pop(model, None))
+            if waiter is not None:
+                try:
+                    target, just_started = await asyncio.wait_for(asyncio.shield(waiter), max(wait_s, 0.0))
+                except TimeoutError:
+                    raise ModelLoading(
+                        f"model {model!r} is starting; retry later",
+                        retry_after=self._retry_after.get(model, 5),
+                    ) from None
+        if interface is not None:
+            target.check_interface(interface)
+        return target, just_started
+
+    async def _wait_running(self, model: str) -> tuple[Target, bool]:
+        """Poll resolve until the (already woken) model runs; errors other than loading end it."""
+        deadline = time.monotonic() + max(self.config.wake_wait_s, 60.0)
         while True:
+            await asyncio.sleep(self.config.wake_poll_s)
             try:
-                target = await self._db(inspect, model, None, wake=wake, actor=actor)
+                target = await self._db(inspect, model, None, wake=False)
             except ModelLoading as exc:
                 self._retry_after[model] = exc.retry_after or 5
                 if time.monotonic() >= deadline:
                     raise
-                wake = False
-                await asyncio.sleep(self.config.wake_poll_s)
                 continue
             self.targets.put(model, target)
-            return target
+            return target, True
 
     # Leases
 
@@ -421,6 +456,7 @@ class Gateway:
                 limits=httpx.Limits(
                     max_connections=config.max_connections_per_upstream,
                     max_keepalive_connections=config.max_connections_per_upstream,
+                    keepalive_expiry=2.0,  # under runtimes' own idle timeouts (llama-server: 5 s)
                 ),
             )
             self._clients[origin] = client
@@ -627,7 +663,9 @@ class Gateway:
 
     async def _publish(self, event: UsageEvent) -> None:
         try:
-            await self.redis.xadd(USAGE_STREAM, event.to_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                publish(pipe, [event])  # an async pipeline's xadd only queues
+                await pipe.execute()
         except Exception:
             log.warning("gateway: usage event for %s lost", event.asset_id, exc_info=True)
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import ModelLoading, ModelNotFound
+from runtimes.gateway.cache import TTLCache
 from runtimes.gateway.errors import (
     InterfaceNotImplemented,
     ModelFailed,
@@ -28,7 +30,7 @@ from runtimes.gateway.errors import (
 )
 
 RUNNING = "running"
-WAKEABLE = frozenset({"stopped", "sleeping", "failed"})
+WAKEABLE = frozenset({"stopped", "sleeping"})
 DEFAULT_RETRY_AFTER_S = 5
 
 
@@ -165,8 +167,77 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Any = No
     desired = str((live.get("lifecycle") or {}).get("desired") or "")
     if desired == "stopped":
         raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
-    if observed == "failed" and not wake:
+    if observed == "failed":
         raise ModelFailed(f"model {asset_id!r} failed: {getattr(state, 'last_error', '') or 'unknown error'}")
     if wake and observed in WAKEABLE:
         _wake(asset, actor)
     raise ModelLoading(f"model {asset_id!r} is {observed}; waking it", retry_after=_retry_after(asset))
+
+
+_targets: TTLCache[Target] = TTLCache(5.0)
+_policies: TTLCache[tuple[int | None]] = TTLCache(5.0)
+
+
+def forget(key: str) -> None:
+    """Drop cached answers for an asset id (or everything for ``*``); see ``cache.py``."""
+    if key == "*":
+        _targets.clear()
+        _policies.clear()
+    else:
+        _targets.pop(key)
+        _policies.pop(key)
+
+
+def resolve_blocking(
+    model: str, interface: str | None, *, actor: Any, wait_s: float, poll_s: float = 0.25
+) -> tuple[Target, bool]:
+    """The running target of ``model`` and whether it had to be woken (``just_started``).
+
+    For synchronous callers (the API's resolve endpoint): a cached answer when there is
+    one; otherwise :func:`inspect`, waking the model and polling up to ``wait_s``, then
+    ``ModelLoading`` with ``Retry-After``. Blocks its thread while waiting.
+    """
+    target = _targets.get(model)
+    if target is not None:
+        if interface is not None:
+            target.check_interface(interface)
+        return target, False
+    deadline = time.monotonic() + wait_s
+    wake, woke = True, False
+    while True:
+        try:
+            target = inspect(model, None, wake=wake, actor=actor)
+        except ModelLoading:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise
+            wake, woke = False, True
+            time.sleep(min(poll_s, remaining))
+            continue
+        _targets.put(model, target)
+        if interface is not None:
+            target.check_interface(interface)
+        return target, woke
+
+
+def live_max_concurrency(asset_id: str) -> int | None:
+    """``policy.max_concurrency`` of a live asset (cached); raises 404 / 409 errors like resolve."""
+    cached = _policies.get(asset_id)
+    if cached is None:
+        cached = (live_policy(asset_id),)
+        _policies.put(asset_id, cached)
+    return cached[0]
+
+
+def live_policy(asset_id: str) -> int | None:
+    from models_admin.models import Asset
+
+    asset = Asset.objects.filter(asset_id=asset_id).only("asset_id", "live_spec", "retired_at").first()
+    if asset is None:
+        raise ModelNotFound(f"model {asset_id!r} does not exist")
+    if asset.live_spec is None:
+        if asset.retired_at is not None:
+            raise Retired(f"model {asset_id!r} is retired")
+        raise NotApproved(f"model {asset_id!r} has no approved revision")
+    value = (asset.live_spec.get("policy") or {}).get("max_concurrency")
+    return int(value) if value else None

@@ -130,11 +130,20 @@ def embedding_document(asset_id: str, base_url: str, **changes: Any) -> dict[str
 
 
 @pytest.fixture
-def make_live() -> Callable[[dict[str, Any]], Any]:
-    """``make_live(document)``: an approved, live asset (through the governance services)."""
+def make_live() -> Callable[..., Any]:
+    """``make_live(document, state="running")``: an approved, live asset (through the governance
+    services) whose runtime the lifecycle has brought to ``state`` at the document's base_url."""
+    from runtimes.models import RuntimeState
     from tests.governance.factories import live_asset
 
-    return live_asset
+    def make(document: dict[str, Any], state: str | None = "running") -> Any:
+        asset = live_asset(document)
+        if state is not None:
+            base_url = (document.get("runtime") or {}).get("base_url", "")
+            RuntimeState.objects.update_or_create(asset=asset, defaults={"state": state, "base_url": base_url})
+        return asset
+
+    return make
 
 
 @pytest.fixture

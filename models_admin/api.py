@@ -1,0 +1,245 @@
+"""API router: assets (list, get, create, update, retire), YAML import, revisions and approvals.
+
+Handlers parse, authorize (the services check roles and token scopes again, and audit),
+and call one governance service. Creating or updating an asset writes a draft revision;
+nothing becomes live until an approver approves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja.params.functions import Path, Query
+
+from models_admin import governance
+from models_admin.models import Asset, AssetRevision, RevisionStatus
+from models_admin.schemas import (
+    AssetOut,
+    AssetPage,
+    CommentIn,
+    DocumentIn,
+    ImportIn,
+    ImportOut,
+    RejectIn,
+    RevisionOut,
+)
+from models_admin.services import AssetImportError, do_import_assets, plan_import
+from models_admin.validation import AssetValidationError, FieldError
+from models_admin.yaml_io import DocumentLoadError, parse_documents
+from runtimes.api import require
+from runtimes.gateway.auth import ApiError
+
+router = Router(tags=["assets"])
+revisions_router = Router(tags=["revisions"])
+
+AssetId = Path(..., min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+RevisionId = Path(..., ge=1, le=2**31 - 1)
+NoNul = r"^[^\x00]*$"
+
+
+def _no_nul(value: Any, path: str = "document") -> None:
+    """PostgreSQL cannot store NUL in text or JSON: refuse it with the field's name."""
+    if isinstance(value, str) and "\x00" in value:
+        raise AssetValidationError([FieldError(path, "must not contain NUL characters")])
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, path)
+            _no_nul(item, f"{path}.{key}" if path != "document" else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_nul(item, f"{path}[{i}]")
+
+
+def _asset_out(asset: Asset) -> dict[str, Any]:
+    return {
+        "asset_id": asset.asset_id,
+        "display_name": asset.display_name,
+        "version": asset.version,
+        "interfaces": list(asset.interfaces),
+        "live": asset.live_spec is not None,
+        "retired_at": asset.retired_at,
+        "spec": asset.spec,
+        "live_spec": asset.live_spec,
+        "created_at": asset.created_at,
+        "updated_at": asset.updated_at,
+    }
+
+
+def _revision_out(revision: AssetRevision) -> dict[str, Any]:
+    def name(user: Any) -> str | None:
+        return user.get_username() if user is not None else None
+
+    return {
+        "id": revision.pk,
+        "asset_id": revision.asset.asset_id,
+        "number": revision.number,
+        "status": revision.status,
+        "document": revision.document,
+        "author": name(revision.author),
+        "submitted_by": name(revision.submitted_by),
+        "submitted_at": revision.submitted_at,
+        "decided_by": name(revision.decided_by),
+        "decided_at": revision.decided_at,
+        "comment": revision.comment,
+        "created_at": revision.created_at,
+    }
+
+
+@router.get("", response=AssetPage, summary="List assets (filters and pagination)")
+def list_assets(
+    request: HttpRequest,
+    interface: str | None = Query(None, max_length=64, pattern=NoNul),
+    q: str | None = Query(None, max_length=200, pattern=NoNul),
+    live: bool | None = None,
+    retired: bool | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> dict[str, Any]:
+    require(request, "view")
+    query = Asset.objects.all().order_by("asset_id")
+    if interface:
+        query = query.filter(interfaces__contains=[interface])
+    if q:
+        query = query.filter(Q(asset_id__icontains=q) | Q(display_name__icontains=q))
+    if live is not None:
+        query = query.filter(live_spec__isnull=not live)
+    if retired is not None:
+        query = query.filter(retired_at__isnull=not retired)
+    return {
+        "count": query.count(),
+        "limit": limit,
+        "offset": offset,
+        "items": [_asset_out(a) for a in query[offset : offset + limit]],
+    }
+
+
+@router.get("/{asset_id}", response=AssetOut, summary="One asset")
+def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    require(request, "view")
+    return _asset_out(get_object_or_404(Asset, asset_id=asset_id))
+
+
+@router.post("", response={201: RevisionOut}, summary="Create an asset (as a draft revision)")
+def create_asset(request: HttpRequest, body: DocumentIn) -> tuple[int, dict[str, Any]]:
+    who = require(request, "edit")
+    _no_nul(body.document)
+    asset_id = body.document.get("asset_id")
+    if isinstance(asset_id, str) and Asset.objects.filter(asset_id=asset_id).exists():
+        raise ApiError(
+            409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
+        )
+    revision, _ = governance.do_create_draft(body.document, actor=who.actor())
+    return 201, _revision_out(revision)
+
+
+@router.put("/{asset_id}", response=RevisionOut, summary="Update an asset (its draft revision)")
+def update_asset(request: HttpRequest, body: DocumentIn, asset_id: str = AssetId) -> dict[str, Any]:
+    who = require(request, "edit")
+    _no_nul(body.document)
+    asset = get_object_or_404(Asset, asset_id=asset_id)
+    revision, _ = governance.do_create_draft(body.document, actor=who.actor(), asset=asset)
+    return _revision_out(revision)
+
+
+@router.post("/{asset_id}/retire", response=AssetOut, summary="Retire an asset (never live again)")
+def retire_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    who = require(request, "approve")
+    asset = get_object_or_404(Asset, asset_id=asset_id)
+    governance.do_retire_asset(asset, actor=who.actor())
+    asset.refresh_from_db()
+    return _asset_out(asset)
+
+
+@router.post("/import", response=ImportOut, summary="Import YAML documents (all or none; dry_run plans only)")
+def import_assets(request: HttpRequest, body: ImportIn) -> dict[str, Any]:
+    who = require(request, "edit")
+    try:
+        documents = parse_documents(body.yaml, "upload")
+        for doc in documents:
+            _no_nul(doc.data)
+        plan = plan_import(documents) if body.dry_run else do_import_assets(documents, actor=who.actor())
+    except DocumentLoadError as exc:
+        raise ApiError(422, "validation_error", str(exc), field="yaml") from exc
+    except AssetImportError as exc:
+        _label, first = exc.problems[0]
+        raise ApiError(422, "validation_error", str(exc), field=first.path) from exc
+    return {
+        "dry_run": body.dry_run,
+        "items": [
+            {
+                "asset_id": i.asset_id,
+                "action": i.action,
+                "source": i.source,
+                "changes": [list(c) for c in i.changes],
+            }
+            for i in plan
+        ],
+    }
+
+
+@router.get("/{asset_id}/revisions", response=list[RevisionOut], summary="An asset's revisions, newest first")
+def asset_revisions(request: HttpRequest, asset_id: str = AssetId) -> list[dict[str, Any]]:
+    require(request, "view")
+    asset = get_object_or_404(Asset, asset_id=asset_id)
+    rows = AssetRevision.objects.filter(asset=asset).select_related(
+        "asset", "author", "submitted_by", "decided_by"
+    )
+    return [_revision_out(r) for r in rows.order_by("-number")]
+
+
+@revisions_router.get(
+    "", response=list[RevisionOut], summary="Revisions by status (default: the approval queue)"
+)
+def list_revisions(
+    request: HttpRequest,
+    status: RevisionStatus = RevisionStatus.SUBMITTED,
+    limit: int = Query(100, ge=1, le=500),
+) -> list[dict[str, Any]]:
+    require(request, "view")
+    rows = AssetRevision.objects.filter(status=status).select_related(
+        "asset", "author", "submitted_by", "decided_by"
+    )
+    return [_revision_out(r) for r in rows.order_by("submitted_at", "id")[:limit]]
+
+
+@revisions_router.get("/{revision_id}", response=RevisionOut, summary="One revision")
+def get_revision(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
+    require(request, "view")
+    return _revision_out(get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id))
+
+
+def _decide(request: HttpRequest, revision_id: int, verb: str, **kwargs: Any) -> dict[str, Any]:
+    who = require(request, "view")
+    revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
+    service = getattr(governance, f"do_{verb}_revision")
+    service(revision, actor=who.actor(), **kwargs)
+    revision.refresh_from_db()
+    return _revision_out(revision)
+
+
+@revisions_router.post("/{revision_id}/submit", response=RevisionOut, summary="Submit a draft for approval")
+def submit(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
+    return _decide(request, revision_id, "submit")
+
+
+@revisions_router.post(
+    "/{revision_id}/withdraw", response=RevisionOut, summary="Withdraw a submitted revision"
+)
+def withdraw(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
+    return _decide(request, revision_id, "withdraw")
+
+
+@revisions_router.post(
+    "/{revision_id}/approve", response=RevisionOut, summary="Approve (four eyes): it goes live"
+)
+def approve(request: HttpRequest, body: CommentIn, revision_id: int = RevisionId) -> dict[str, Any]:
+    return _decide(request, revision_id, "approve", comment=body.comment)
+
+
+@revisions_router.post("/{revision_id}/reject", response=RevisionOut, summary="Reject with a comment")
+def reject(request: HttpRequest, body: RejectIn, revision_id: int = RevisionId) -> dict[str, Any]:
+    return _decide(request, revision_id, "reject", comment=body.comment)

@@ -1,0 +1,77 @@
+"""API schemas for assets, revisions and imports (``models_admin/api.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class AssetOut(Schema):
+    asset_id: str
+    display_name: str
+    version: str
+    interfaces: list[str]
+    live: bool
+    retired_at: datetime | None
+    spec: dict[str, Any]
+    live_spec: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssetPage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[AssetOut]
+
+
+class DocumentIn(Schema):
+    """An asset document (seed 002 §6 plus ``runtime``), validated by the catalog's validator."""
+
+    document: dict[str, Any]
+
+
+class RevisionOut(Schema):
+    id: int
+    asset_id: str
+    number: int
+    status: str
+    document: dict[str, Any]
+    author: str | None
+    submitted_by: str | None
+    submitted_at: datetime | None
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str
+    created_at: datetime
+
+
+class CommentIn(Schema):
+    comment: str = Field("", max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class RejectIn(Schema):
+    comment: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class ImportIn(Schema):
+    yaml: str = Field(min_length=1, max_length=5_000_000, pattern=r"^[^\x00]*$")
+    dry_run: bool = False
+
+
+class PlanItemOut(Schema):
+    asset_id: str
+    action: str
+    source: str
+    changes: list[list[Any]]
+
+
+class ImportOut(Schema):
+    dry_run: bool
+    items: list[PlanItemOut]

@@ -1,0 +1,231 @@
+"""API router: lifecycle actions and state, lifecycle events, usage statistics, and the
+gateway endpoints (resolve, leases, usage). Handlers parse, authorize, call one service.
+
+State is never written directly: ``POST /assets/{id}/wake|sleep|restart`` ask the
+lifecycle, which answers 409 for an illegal transition.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja.params.functions import Path, Query
+
+from models_admin.models import Asset
+from runtimes import leases
+from runtimes.errors import RuntimeBusy
+from runtimes.gateway.auth import ApiError, Caller, api_auth
+from runtimes.gateway.cache import connect_signals
+from runtimes.gateway.resolve import live_max_concurrency, resolve_blocking
+from runtimes.leases import usage_client
+from runtimes.schemas import (
+    AcceptedOut,
+    LeaseIn,
+    LeaseOut,
+    LeaseRenewIn,
+    LifecycleEventOut,
+    ResolveIn,
+    ResolveOut,
+    RuntimeStateOut,
+    UsageIn,
+    UsageStatsOut,
+)
+from runtimes.usage import UsageEvent, publish
+
+router = Router(tags=["lifecycle"])
+gateway_router = Router(tags=["gateway"], auth=api_auth)
+
+AssetId = Path(..., min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+LeaseId = Path(..., min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+connect_signals()
+
+
+def caller(request: HttpRequest) -> Caller:
+    auth = getattr(request, "auth", None)
+    if not isinstance(auth, Caller):
+        raise ApiError(401, "unauthenticated", "send a valid API token or log in")
+    return auth
+
+
+def require(request: HttpRequest, action: str) -> Caller:
+    who = caller(request)
+    if not who.may(action):
+        raise ApiError(
+            403, "permission_denied", f"this needs the {action!r} permission (role and token scope)"
+        )
+    return who
+
+
+def _asset(asset_id: str) -> Asset:
+    return get_object_or_404(Asset, asset_id=asset_id)
+
+
+def _state_out(asset: Asset) -> dict[str, Any]:
+    from runtimes.lifecycle.transitions import state_of
+
+    rs = state_of(asset)
+    return {
+        "asset_id": asset.asset_id,
+        "state": rs.state,
+        "reason": rs.reason,
+        "base_url": rs.base_url,
+        "health": rs.health,
+        "health_detail": rs.health_detail,
+        "last_error": rs.last_error,
+        "started_at": rs.started_at,
+        "ready_at": rs.ready_at,
+        "last_request_at": rs.last_request_at,
+        "active_sessions": leases.active_counts([asset.asset_id]).get(asset.asset_id, 0),
+    }
+
+
+@router.get("/{asset_id}/state", response=RuntimeStateOut, summary="Observed runtime state")
+def get_state(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    require(request, "view")
+    return _state_out(_asset(asset_id))
+
+
+def _action(request: HttpRequest, asset_id: str, service: str) -> dict[str, Any]:
+    import runtimes.lifecycle as lifecycle
+
+    who = require(request, "operate")
+    asset = _asset(asset_id)
+    getattr(lifecycle, service)(asset, actor=who.actor())
+    return _state_out(asset)
+
+
+@router.post("/{asset_id}/wake", response=RuntimeStateOut, summary="Wake (start) the runtime; 409 if illegal")
+def wake(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    return _action(request, asset_id, "do_wake_asset")
+
+
+@router.post(
+    "/{asset_id}/sleep", response=RuntimeStateOut, summary="Put the runtime to sleep; 409 if illegal"
+)
+def sleep(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    return _action(request, asset_id, "do_sleep_asset")
+
+
+@router.post("/{asset_id}/restart", response=RuntimeStateOut, summary="Restart the runtime; 409 if illegal")
+def restart(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    return _action(request, asset_id, "do_restart_asset")
+
+
+@router.get("/{asset_id}/events", response=list[LifecycleEventOut], summary="Lifecycle events, newest first")
+def events(
+    request: HttpRequest, asset_id: str = AssetId, limit: int = Query(50, ge=1, le=500)
+) -> list[dict[str, Any]]:
+    from runtimes.models import LifecycleEvent
+
+    require(request, "view")
+    asset = _asset(asset_id)
+    rows = LifecycleEvent.objects.filter(asset=asset).order_by("-at", "-id")[:limit]
+    return [
+        {
+            "at": e.at,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "reason": e.reason,
+            "actor": e.actor_label,
+            "source": e.source,
+            "load_duration_ms": e.load_duration_ms,
+            "detail": e.detail,
+        }
+        for e in rows
+    ]
+
+
+@router.get("/{asset_id}/usage", response=UsageStatsOut, summary="Usage totals over the last minutes")
+def usage_stats(
+    request: HttpRequest, asset_id: str = AssetId, minutes: int = Query(60, ge=1, le=60 * 24 * 90)
+) -> Any:
+    from runtimes.metrics import usage_summary
+
+    require(request, "view")
+    asset = _asset(asset_id)
+    return usage_summary(asset.asset_id, datetime.now(UTC) - timedelta(minutes=minutes))
+
+
+# Gateway endpoints (scope ``gateway``). Synchronous: under ASGI with sync middleware an
+# async view would run on a private event loop anyway; a waiting resolve holds its thread.
+
+
+def _gateway_caller(request: HttpRequest) -> Caller:
+    who = caller(request)
+    if who.token is None or not who.token.has_scope("gateway"):
+        raise ApiError(403, "permission_denied", "this needs an API token with the 'gateway' scope")
+    return who
+
+
+@gateway_router.post(
+    "/resolve",
+    response=ResolveOut,
+    summary="Where a model runs now; wakes a sleeping one (503 + Retry-After after wait_s)",
+)
+def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
+    who = _gateway_caller(request)
+    target, just_started = resolve_blocking(body.model, body.interface, actor=who.actor(), wait_s=body.wait_s)
+    return {
+        "asset_id": target.asset_id,
+        "interface": body.interface,
+        "base_url": target.base_url,
+        "runtime_kind": target.kind,
+        "model": target.model,
+        "context_length": target.context_length,
+        "max_concurrency": target.max_concurrency,
+        "just_started": just_started,
+    }
+
+
+def _lease_out(lease: leases.Lease) -> dict[str, Any]:
+    return {
+        "lease_id": lease.lease_id,
+        "asset_id": lease.asset_id,
+        "expires_at": datetime.fromtimestamp(lease.expires_at, UTC),
+    }
+
+
+@gateway_router.post(
+    "/leases", response={201: LeaseOut}, summary="Take a concurrency slot (429 + Retry-After when full)"
+)
+def acquire_lease(request: HttpRequest, body: LeaseIn) -> tuple[int, dict[str, Any]]:
+    _gateway_caller(request)
+    limit = live_max_concurrency(body.asset_id)
+    got = leases.try_acquire(body.asset_id, limit or 2**31 - 1, body.ttl_s)
+    if isinstance(got, leases.LeaseRefused):
+        raise RuntimeBusy(
+            f"model {body.asset_id!r} has all {limit} slots leased", retry_after=got.retry_after
+        )
+    return 201, _lease_out(got)
+
+
+@gateway_router.post("/leases/{lease_id}/renew", response=LeaseOut, summary="Extend a live lease")
+def renew_lease(request: HttpRequest, body: LeaseRenewIn, lease_id: str = LeaseId) -> dict[str, Any]:
+    _gateway_caller(request)
+    renewed = leases.renew_lease(lease_id, body.ttl_s)
+    if renewed is None:
+        raise ApiError(404, "lease_not_found", f"lease {lease_id!r} expired or was released")
+    return _lease_out(renewed)
+
+
+@gateway_router.delete("/leases/{lease_id}", response={204: None}, summary="Release a lease (idempotent)")
+def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> tuple[int, None]:
+    _gateway_caller(request)
+    leases.release(lease_id)
+    return 204, None
+
+
+@gateway_router.post(
+    "/usage", response={202: AcceptedOut}, summary="Report usage events (onto a Redis stream)"
+)
+def report_usage(request: HttpRequest, body: UsageIn) -> tuple[int, dict[str, int]]:
+    _gateway_caller(request)
+    with usage_client().pipeline(transaction=False) as pipe:
+        publish(pipe, [UsageEvent(**item.dict()) for item in body.events])
+        pipe.execute()
+    return 202, {"accepted": len(body.events)}

@@ -1,0 +1,11 @@
+"""The API tests share the gateway tests' live hub, fake runtimes and token fixtures."""
+
+from tests.gateway.conftest import (  # noqa: F401  (pytest fixtures)
+    hub,
+    hub_server,
+    llama,
+    make_live,
+    make_token,
+    tei,
+    usage_events,
+)

@@ -25,6 +25,7 @@ from runtimes.errors import (
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_TIMEOUT_S = 300.0  # a long generation between two streamed tokens is still fine
 DEFAULT_LOADING_RETRY_AFTER_S = 5.0
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 def error_message(response: httpx.Response) -> str:
@@ -109,7 +110,11 @@ class HttpAdapter:
             connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=connect_timeout_s
         )
         self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            # Below the servers' own idle timeouts (llama-server closes after 5 s), so we
+            # never reuse a connection the server is closing at that very moment.
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         )
         self._client = httpx.Client(timeout=self._timeout, limits=self._limits, headers=self._headers())
         self._aclient: httpx.AsyncClient | None = None

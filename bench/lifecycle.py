@@ -96,9 +96,11 @@ def start_worker(runtime_dir: Path, log: Path) -> subprocess.Popen[bytes]:
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hub", "worker", "-n", "bench@%h", "--concurrency", "1"]
-        + ["-Q", f"hub,hub.host.{socket.gethostname()}", "--without-gossip", "--without-mingle"]
-        + ["--without-heartbeat", "--loglevel", "WARNING"],
+        [
+            *(sys.executable, "-m", "celery", "-A", "hub", "worker", "-n", "bench@%h", "--concurrency", "1"),
+            *("-Q", f"hub,hub.host.{socket.gethostname()}", "--without-gossip", "--without-mingle"),
+            *("--without-heartbeat", "--loglevel", "WARNING"),
+        ],
         cwd=REPO,
         env=env,
         stdout=log.open("wb"),
@@ -147,8 +149,10 @@ def main() -> None:
                 "kind": "llama-cpp",
                 "model": "bench",
                 "launch": {
-                    "command": [sys.executable, str(REPO / "tests/fakes/llama_cpp.py"), "-m", str(model)]
-                    + ["--load-time", str(args.load_time)],
+                    "command": [
+                        *(sys.executable, str(REPO / "tests/fakes/llama_cpp.py"), "-m", str(model)),
+                        *("--load-time", str(args.load_time)),
+                    ],
                     "env": {"PYTHONPATH": str(REPO)},
                     "ready_timeout_s": 60,
                 },

@@ -262,7 +262,7 @@ def _cell(key: str, asset: Asset, spec: InterfaceSpec, snapshot: LiveSnapshot, n
 
 def state_badge(state: str | None) -> Badge:
     if not state:
-        return Badge("—", "idle")
+        return Badge("Unknown", "idle")  # the lifecycle has no record of it yet
     return Badge(state_label(state), STATE_TONES.get(state, "idle"))
 
 

@@ -1,0 +1,81 @@
+"""Browser fixtures: Playwright for Python driving Debian's chromium against ``live_server``.
+
+Browser tests are skipped (with the reason) when ``/usr/bin/chromium`` is missing;
+``.ci/run`` installs it. Screenshots go to ``docs/screenshots/`` (committed; the README
+shows them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The lifecycle's own fixtures, reused: assets with a launched fake llama-server, real Celery workers.
+from tests.lifecycle.conftest import lifecycle_settings, make_asset, markers, workers  # noqa: F401
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run
+# next to one unless told that this (test-only) use is fine.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def login(live_server: Any) -> Callable[[Any, Any], None]:
+    """``login(page, user)``: sign in through the login form (passwords are ``pw-<username>``)."""
+
+    def do(tab: Any, user: Any) -> None:
+        tab.goto("/login/")
+        tab.get_by_label("Username").fill(user.get_username())
+        tab.get_by_label("Password").fill("pw-" + user.get_username())
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(live_server.url + "/")
+
+    return do
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Any, str], Path]:
+    def take(tab: Any, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

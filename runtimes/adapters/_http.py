@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -164,19 +165,76 @@ class HttpAdapter:
     ) -> httpx.Response:
         """Send one request; any error status or transport failure raises ours."""
         url = self._url(path)
+        request = self._client.build_request(
+            method,
+            url,
+            json=json_body,
+            params=params,
+            timeout=self._timeout if timeout is None else timeout,
+        )
         try:
-            response = self._client.request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                timeout=self._timeout if timeout is None else timeout,
-            )
+            response = self._send(request)
         except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        try:
+            response.read()
+        except httpx.TransportError as exc:
+            response.close()
             raise error_from_transport(exc, url) from exc
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send, retrying once if a pooled connection turns out closed before any answer.
+
+        Servers close idle keep-alive connections on their own schedule; the request
+        that lands on one at that moment was never read, so sending it again is safe.
+        The response is streamed: read or close it.
+        """
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.RemoteProtocolError:
+            return self._client.send(request, stream=True)
+
+    async def _asend(self, request: httpx.Request) -> httpx.Response:
+        client = self._async_client()
+        try:
+            return await client.send(request, stream=True)
+        except httpx.RemoteProtocolError:
+            return await client.send(request, stream=True)
+
+    @contextlib.contextmanager
+    def _streaming(self, path: str, body: Any) -> Iterator[httpx.Response]:
+        """POST ``body`` and yield the streaming response; error statuses raise ours."""
+        url = self._url(path)
+        try:
+            response = self._send(self._client.build_request("POST", url, json=body))
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from_response(response)
+            yield response
+        finally:
+            response.close()
+
+    @contextlib.asynccontextmanager
+    async def _astreaming(self, path: str, body: Any) -> AsyncIterator[httpx.Response]:
+        url = self._url(path)
+        client = self._async_client()
+        try:
+            response = await self._asend(client.build_request("POST", url, json=body))
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, url) from exc
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_from_response(response)
+            yield response
+        finally:
+            await response.aclose()
 
     def _get_json(self, path: str, *, timeout: float | None = None) -> Any:
         response = self._request("GET", path, timeout=timeout)

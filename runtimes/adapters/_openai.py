@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
+from runtimes.adapters._http import HttpAdapter, error_from_transport
 from runtimes.errors import UpstreamError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.embedding import EmbeddingRequest, EmbeddingResponse
@@ -106,10 +106,7 @@ class OpenAIChat(HttpAdapter):
         decoder = SSEDecoder()
         done = False
         try:
-            with self._client.stream("POST", url, json=self._stream_body(request)) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from_response(response)
+            with self._streaming(CHAT_PATH, self._stream_body(request)) as response:
                 for line in response.iter_lines():
                     event = decoder.feed(line)
                     chunk = self._chunk(event) if event else None
@@ -130,12 +127,8 @@ class OpenAIChat(HttpAdapter):
         url = self._url(CHAT_PATH)
         decoder = SSEDecoder()
         done = False
-        client = self._async_client()
         try:
-            async with client.stream("POST", url, json=self._stream_body(request)) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(response)
+            async with self._astreaming(CHAT_PATH, self._stream_body(request)) as response:
                 async for line in response.aiter_lines():
                     event = decoder.feed(line)
                     chunk = self._chunk(event) if event else None

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 
 from runtimes.adapters._config import ServerConfig
-from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
+from runtimes.adapters._http import HttpAdapter, error_from_transport
 from runtimes.errors import InvalidRequest, ModelNotFound, RuntimeAdapterError, UpstreamError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.embedding import EmbeddingRequest, EmbeddingResponse
@@ -279,10 +279,7 @@ class OllamaAdapter(HttpAdapter):
         include_usage = self._include_usage(request)
         done = False
         try:
-            with self._client.stream("POST", url, json=self._chat_body(request, stream=True)) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from_response(response)
+            with self._streaming("/api/chat", self._chat_body(request, stream=True)) as response:
                 for line in response.iter_lines():
                     for chunk in translation.events(line, include_usage):
                         done = done or chunk.done
@@ -298,12 +295,7 @@ class OllamaAdapter(HttpAdapter):
         include_usage = self._include_usage(request)
         done = False
         try:
-            async with self._async_client().stream(
-                "POST", url, json=self._chat_body(request, stream=True)
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(response)
+            async with self._astreaming("/api/chat", self._chat_body(request, stream=True)) as response:
                 async for line in response.aiter_lines():
                     for chunk in translation.events(line, include_usage):
                         done = done or chunk.done

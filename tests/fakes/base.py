@@ -28,6 +28,7 @@ class FakeState:
     crash: bool = False  # inference requests die (connection dropped / process exits)
     exit_on_crash: bool = False  # subprocess mode: a crash ends the process
     slots: int = 1
+    drop_next: int = 0  # close this many connections unanswered, like a stale keep-alive
     gate: threading.Event | None = None  # when set, inference waits for it: hold slots open
     started_at: float = field(default_factory=time.monotonic)
     inflight: int = 0
@@ -109,6 +110,12 @@ class FakeHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         if self.path_only == "/_fake/stats":
             self.send_json(200, self.state.stats())
+            return
+        with self.state.lock:
+            drop, self.state.drop_next = self.state.drop_next > 0, max(0, self.state.drop_next - 1)
+        if drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
             return
         name = self.routes.get((method, self.path_only))
         if name is None:

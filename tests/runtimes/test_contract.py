@@ -175,3 +175,16 @@ def test_it_reranks_best_first(served: Served) -> None:
 
     assert [r.index for r in response.results] == [1, 2]
     assert response.results[0].score >= response.results[1].score
+
+
+@pytest.mark.parametrize("served", ["ollama", "llama-cpp"], indirect=True)
+def test_it_resends_once_when_the_server_closed_the_connection_unanswered(served: Served) -> None:
+    served.fake.state.drop_next = 1
+    assert served.adapter.embed(EmbeddingRequest(inputs=["x"])).vectors
+
+    served.fake.state.drop_next = 1
+    assert list(served.adapter.chat_stream(HELLO))[-1].done
+
+    served.fake.state.drop_next = 2
+    with pytest.raises(UpstreamError):
+        served.adapter.embed(EmbeddingRequest(inputs=["x"]))

@@ -13,9 +13,10 @@ import logging
 from typing import Any
 
 from django.db import DataError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.operation import PathView
 
 from models_admin.api import revisions_router
 from models_admin.api import router as assets_router
@@ -151,6 +152,24 @@ def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
 def _internal(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("api: unhandled error on %s", request.path)
     return error(request, 500, "internal_error", "internal error")
+
+
+def _json_not_allowed(view: PathView) -> HttpResponse:
+    allowed = sorted({method for op in view.operations for method in op.methods})
+    body = {
+        "error": {
+            "code": "method_not_allowed",
+            "message": f"allowed: {', '.join(allowed)}",
+            "retryable": False,
+        }
+    }
+    response = JsonResponse(body, status=405)
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+# ninja answers an unsupported method with text/html; every error here is JSON in one shape.
+PathView._not_allowed = _json_not_allowed  # type: ignore[method-assign, assignment]
 
 
 @api.get("/v1/ping", auth=None, tags=["meta"], summary="Liveness of the API (no authentication)")

@@ -32,6 +32,7 @@ from models_admin.validation import AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes.api import require
 from runtimes.gateway.auth import ApiError
+from runtimes.schemas import with_errors
 
 router = Router(tags=["assets"])
 revisions_router = Router(tags=["revisions"])
@@ -89,7 +90,7 @@ def _revision_out(revision: AssetRevision) -> dict[str, Any]:
     }
 
 
-@router.get("", response=AssetPage, summary="List assets (filters and pagination)")
+@router.get("", response=with_errors(AssetPage), summary="List assets (filters and pagination)")
 def list_assets(
     request: HttpRequest,
     interface: str | None = Query(None, max_length=64, pattern=NoNul),
@@ -117,44 +118,11 @@ def list_assets(
     }
 
 
-@router.get("/{asset_id}", response=AssetOut, summary="One asset")
-def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    require(request, "view")
-    return _asset_out(get_object_or_404(Asset, asset_id=asset_id))
-
-
-@router.post("", response={201: RevisionOut}, summary="Create an asset (as a draft revision)")
-def create_asset(request: HttpRequest, body: DocumentIn) -> tuple[int, dict[str, Any]]:
-    who = require(request, "edit")
-    _no_nul(body.document)
-    asset_id = body.document.get("asset_id")
-    if isinstance(asset_id, str) and Asset.objects.filter(asset_id=asset_id).exists():
-        raise ApiError(
-            409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
-        )
-    revision, _ = governance.do_create_draft(body.document, actor=who.actor())
-    return 201, _revision_out(revision)
-
-
-@router.put("/{asset_id}", response=RevisionOut, summary="Update an asset (its draft revision)")
-def update_asset(request: HttpRequest, body: DocumentIn, asset_id: str = AssetId) -> dict[str, Any]:
-    who = require(request, "edit")
-    _no_nul(body.document)
-    asset = get_object_or_404(Asset, asset_id=asset_id)
-    revision, _ = governance.do_create_draft(body.document, actor=who.actor(), asset=asset)
-    return _revision_out(revision)
-
-
-@router.post("/{asset_id}/retire", response=AssetOut, summary="Retire an asset (never live again)")
-def retire_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    who = require(request, "approve")
-    asset = get_object_or_404(Asset, asset_id=asset_id)
-    governance.do_retire_asset(asset, actor=who.actor())
-    asset.refresh_from_db()
-    return _asset_out(asset)
-
-
-@router.post("/import", response=ImportOut, summary="Import YAML documents (all or none; dry_run plans only)")
+@router.post(
+    "/import",
+    response=with_errors(ImportOut),
+    summary="Import YAML documents (all or none; dry_run plans only)",
+)
 def import_assets(request: HttpRequest, body: ImportIn) -> dict[str, Any]:
     who = require(request, "edit")
     try:
@@ -181,7 +149,50 @@ def import_assets(request: HttpRequest, body: ImportIn) -> dict[str, Any]:
     }
 
 
-@router.get("/{asset_id}/revisions", response=list[RevisionOut], summary="An asset's revisions, newest first")
+@router.get("/{asset_id}", response=with_errors(AssetOut), summary="One asset")
+def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    require(request, "view")
+    return _asset_out(get_object_or_404(Asset, asset_id=asset_id))
+
+
+@router.post("", response=with_errors(RevisionOut, 201), summary="Create an asset (as a draft revision)")
+def create_asset(request: HttpRequest, body: DocumentIn) -> tuple[int, dict[str, Any]]:
+    who = require(request, "edit")
+    _no_nul(body.document)
+    asset_id = body.document.get("asset_id")
+    if isinstance(asset_id, str) and Asset.objects.filter(asset_id=asset_id).exists():
+        raise ApiError(
+            409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
+        )
+    revision, _ = governance.do_create_draft(body.document, actor=who.actor())
+    return 201, _revision_out(revision)
+
+
+@router.put("/{asset_id}", response=with_errors(RevisionOut), summary="Update an asset (its draft revision)")
+def update_asset(request: HttpRequest, body: DocumentIn, asset_id: str = AssetId) -> dict[str, Any]:
+    who = require(request, "edit")
+    _no_nul(body.document)
+    asset = get_object_or_404(Asset, asset_id=asset_id)
+    revision, _ = governance.do_create_draft(body.document, actor=who.actor(), asset=asset)
+    return _revision_out(revision)
+
+
+@router.post(
+    "/{asset_id}/retire", response=with_errors(AssetOut), summary="Retire an asset (never live again)"
+)
+def retire_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
+    who = require(request, "approve")
+    asset = get_object_or_404(Asset, asset_id=asset_id)
+    governance.do_retire_asset(asset, actor=who.actor())
+    asset.refresh_from_db()
+    return _asset_out(asset)
+
+
+@router.get(
+    "/{asset_id}/revisions",
+    response=with_errors(list[RevisionOut]),
+    summary="An asset's revisions, newest first",
+)
 def asset_revisions(request: HttpRequest, asset_id: str = AssetId) -> list[dict[str, Any]]:
     require(request, "view")
     asset = get_object_or_404(Asset, asset_id=asset_id)
@@ -192,7 +203,7 @@ def asset_revisions(request: HttpRequest, asset_id: str = AssetId) -> list[dict[
 
 
 @revisions_router.get(
-    "", response=list[RevisionOut], summary="Revisions by status (default: the approval queue)"
+    "", response=with_errors(list[RevisionOut]), summary="Revisions by status (default: the approval queue)"
 )
 def list_revisions(
     request: HttpRequest,
@@ -206,7 +217,7 @@ def list_revisions(
     return [_revision_out(r) for r in rows.order_by("submitted_at", "id")[:limit]]
 
 
-@revisions_router.get("/{revision_id}", response=RevisionOut, summary="One revision")
+@revisions_router.get("/{revision_id}", response=with_errors(RevisionOut), summary="One revision")
 def get_revision(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
     require(request, "view")
     return _revision_out(get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id))
@@ -221,25 +232,29 @@ def _decide(request: HttpRequest, revision_id: int, verb: str, **kwargs: Any) ->
     return _revision_out(revision)
 
 
-@revisions_router.post("/{revision_id}/submit", response=RevisionOut, summary="Submit a draft for approval")
+@revisions_router.post(
+    "/{revision_id}/submit", response=with_errors(RevisionOut), summary="Submit a draft for approval"
+)
 def submit(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
     return _decide(request, revision_id, "submit")
 
 
 @revisions_router.post(
-    "/{revision_id}/withdraw", response=RevisionOut, summary="Withdraw a submitted revision"
+    "/{revision_id}/withdraw", response=with_errors(RevisionOut), summary="Withdraw a submitted revision"
 )
 def withdraw(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
     return _decide(request, revision_id, "withdraw")
 
 
 @revisions_router.post(
-    "/{revision_id}/approve", response=RevisionOut, summary="Approve (four eyes): it goes live"
+    "/{revision_id}/approve", response=with_errors(RevisionOut), summary="Approve (four eyes): it goes live"
 )
 def approve(request: HttpRequest, body: CommentIn, revision_id: int = RevisionId) -> dict[str, Any]:
     return _decide(request, revision_id, "approve", comment=body.comment)
 
 
-@revisions_router.post("/{revision_id}/reject", response=RevisionOut, summary="Reject with a comment")
+@revisions_router.post(
+    "/{revision_id}/reject", response=with_errors(RevisionOut), summary="Reject with a comment"
+)
 def reject(request: HttpRequest, body: RejectIn, revision_id: int = RevisionId) -> dict[str, Any]:
     return _decide(request, revision_id, "reject", comment=body.comment)

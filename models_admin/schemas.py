@@ -6,9 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class StrictIn(Schema):
+    """Request bodies: no type coercion ("1" is not a number), unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class AssetOut(Schema):
@@ -31,7 +37,7 @@ class AssetPage(Schema):
     items: list[AssetOut]
 
 
-class DocumentIn(Schema):
+class DocumentIn(StrictIn):
     """An asset document (seed 002 §6 plus ``runtime``), validated by the catalog's validator."""
 
     document: dict[str, Any]
@@ -52,15 +58,15 @@ class RevisionOut(Schema):
     created_at: datetime
 
 
-class CommentIn(Schema):
+class CommentIn(StrictIn):
     comment: str = Field("", max_length=2000, pattern=r"^[^\x00]*$")
 
 
-class RejectIn(Schema):
+class RejectIn(StrictIn):
     comment: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
 
 
-class ImportIn(Schema):
+class ImportIn(StrictIn):
     yaml: str = Field(min_length=1, max_length=5_000_000, pattern=r"^[^\x00]*$")
     dry_run: bool = False
 

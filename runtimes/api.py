@@ -33,6 +33,7 @@ from runtimes.schemas import (
     RuntimeStateOut,
     UsageIn,
     UsageStatsOut,
+    with_errors,
 )
 from runtimes.usage import UsageEvent, publish
 
@@ -84,7 +85,7 @@ def _state_out(asset: Asset) -> dict[str, Any]:
     }
 
 
-@router.get("/{asset_id}/state", response=RuntimeStateOut, summary="Observed runtime state")
+@router.get("/{asset_id}/state", response=with_errors(RuntimeStateOut), summary="Observed runtime state")
 def get_state(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     require(request, "view")
     return _state_out(_asset(asset_id))
@@ -99,24 +100,38 @@ def _action(request: HttpRequest, asset_id: str, service: str) -> dict[str, Any]
     return _state_out(asset)
 
 
-@router.post("/{asset_id}/wake", response=RuntimeStateOut, summary="Wake (start) the runtime; 409 if illegal")
+@router.post(
+    "/{asset_id}/wake",
+    response=with_errors(RuntimeStateOut),
+    summary="Wake (start) the runtime; 409 if illegal",
+)
 def wake(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     return _action(request, asset_id, "do_wake_asset")
 
 
 @router.post(
-    "/{asset_id}/sleep", response=RuntimeStateOut, summary="Put the runtime to sleep; 409 if illegal"
+    "/{asset_id}/sleep",
+    response=with_errors(RuntimeStateOut),
+    summary="Put the runtime to sleep; 409 if illegal",
 )
 def sleep(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     return _action(request, asset_id, "do_sleep_asset")
 
 
-@router.post("/{asset_id}/restart", response=RuntimeStateOut, summary="Restart the runtime; 409 if illegal")
+@router.post(
+    "/{asset_id}/restart",
+    response=with_errors(RuntimeStateOut),
+    summary="Restart the runtime; 409 if illegal",
+)
 def restart(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     return _action(request, asset_id, "do_restart_asset")
 
 
-@router.get("/{asset_id}/events", response=list[LifecycleEventOut], summary="Lifecycle events, newest first")
+@router.get(
+    "/{asset_id}/events",
+    response=with_errors(list[LifecycleEventOut]),
+    summary="Lifecycle events, newest first",
+)
 def events(
     request: HttpRequest, asset_id: str = AssetId, limit: int = Query(50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
@@ -140,7 +155,9 @@ def events(
     ]
 
 
-@router.get("/{asset_id}/usage", response=UsageStatsOut, summary="Usage totals over the last minutes")
+@router.get(
+    "/{asset_id}/usage", response=with_errors(UsageStatsOut), summary="Usage totals over the last minutes"
+)
 def usage_stats(
     request: HttpRequest, asset_id: str = AssetId, minutes: int = Query(60, ge=1, le=60 * 24 * 90)
 ) -> Any:
@@ -164,7 +181,7 @@ def _gateway_caller(request: HttpRequest) -> Caller:
 
 @gateway_router.post(
     "/resolve",
-    response=ResolveOut,
+    response=with_errors(ResolveOut),
     summary="Where a model runs now; wakes a sleeping one (503 + Retry-After after wait_s)",
 )
 def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
@@ -191,7 +208,9 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
 
 
 @gateway_router.post(
-    "/leases", response={201: LeaseOut}, summary="Take a concurrency slot (429 + Retry-After when full)"
+    "/leases",
+    response=with_errors(LeaseOut, 201),
+    summary="Take a concurrency slot (429 + Retry-After when full)",
 )
 def acquire_lease(request: HttpRequest, body: LeaseIn) -> tuple[int, dict[str, Any]]:
     _gateway_caller(request)
@@ -204,7 +223,9 @@ def acquire_lease(request: HttpRequest, body: LeaseIn) -> tuple[int, dict[str, A
     return 201, _lease_out(got)
 
 
-@gateway_router.post("/leases/{lease_id}/renew", response=LeaseOut, summary="Extend a live lease")
+@gateway_router.post(
+    "/leases/{lease_id}/renew", response=with_errors(LeaseOut), summary="Extend a live lease"
+)
 def renew_lease(request: HttpRequest, body: LeaseRenewIn, lease_id: str = LeaseId) -> dict[str, Any]:
     _gateway_caller(request)
     renewed = leases.renew_lease(lease_id, body.ttl_s)
@@ -213,7 +234,9 @@ def renew_lease(request: HttpRequest, body: LeaseRenewIn, lease_id: str = LeaseI
     return _lease_out(renewed)
 
 
-@gateway_router.delete("/leases/{lease_id}", response={204: None}, summary="Release a lease (idempotent)")
+@gateway_router.delete(
+    "/leases/{lease_id}", response=with_errors(None, 204), summary="Release a lease (idempotent)"
+)
 def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> tuple[int, None]:
     _gateway_caller(request)
     leases.release(lease_id)
@@ -221,7 +244,7 @@ def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> tuple[int, N
 
 
 @gateway_router.post(
-    "/usage", response={202: AcceptedOut}, summary="Report usage events (onto a Redis stream)"
+    "/usage", response=with_errors(AcceptedOut, 202), summary="Report usage events (onto a Redis stream)"
 )
 def report_usage(request: HttpRequest, body: UsageIn) -> tuple[int, dict[str, int]]:
     _gateway_caller(request)

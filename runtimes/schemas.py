@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 INT32 = 2**31 - 1
 Text = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 
 
-class ResolveIn(Schema):
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 3.0 is a fine integer; "3" and true are not numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class StrictIn(Schema):
+    """Request bodies: no type coercion ("1" is not a number), unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ResolveIn(StrictIn):
     interface: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
     model: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     wait_s: float = Field(0, ge=0, le=600)
@@ -28,12 +45,12 @@ class ResolveOut(Schema):
     just_started: bool
 
 
-class LeaseIn(Schema):
+class LeaseIn(StrictIn):
     asset_id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     ttl_s: float = Field(60, gt=0, le=3600)
 
 
-class LeaseRenewIn(Schema):
+class LeaseRenewIn(StrictIn):
     ttl_s: float = Field(60, gt=0, le=3600)
 
 
@@ -43,19 +60,19 @@ class LeaseOut(Schema):
     expires_at: datetime
 
 
-class UsageEventIn(Schema):
+class UsageEventIn(StrictIn):
     asset_id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     interface: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
     started_at: float = Field(ge=0, le=1e11)
     duration_ms: float = Field(ge=0, le=1e9)
-    status: int = Field(ge=100, le=599)
-    prompt_tokens: int = Field(0, ge=0, le=INT32)
-    completion_tokens: int = Field(0, ge=0, le=INT32)
-    input_count: int = Field(0, ge=0, le=INT32)
+    status: WholeNumber = Field(ge=100, le=599)
+    prompt_tokens: WholeNumber = Field(0, ge=0, le=INT32)
+    completion_tokens: WholeNumber = Field(0, ge=0, le=INT32)
+    input_count: WholeNumber = Field(0, ge=0, le=INT32)
     generation_ms: float | None = Field(None, ge=0, le=1e9)
 
 
-class UsageIn(Schema):
+class UsageIn(StrictIn):
     events: list[UsageEventIn] = Field(min_length=1, max_length=1000)
 
 
@@ -98,3 +115,24 @@ class UsageStatsOut(Schema):
     inputs: int
     latency_avg_ms: float | None
     latency_max_ms: float | None
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    retryable: bool
+    field: str | None = None
+
+
+class ErrorOut(Schema):
+    """Every error, everywhere: ``{"error": {"code", "message", "retryable", "field"?}}``."""
+
+    error: ErrorBody
+
+
+def with_errors(schema: Any, status: int = 200) -> dict[Any, Any]:
+    """``response=`` for an operation: its success schema plus the documented error shape."""
+    return {status: schema, ERROR_STATUSES: ErrorOut}
+
+
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504})

@@ -84,14 +84,14 @@ def ensure_roles() -> None:
 
 
 @pytest.fixture
-def llama() -> Iterator[FakeLlamaCpp]:
+def llama() -> Iterator[Any]:
     fake = FakeLlamaCpp.serve("-m", "fake-llama.gguf", "--embeddings")
     yield fake
     fake.stop()
 
 
 @pytest.fixture
-def tei() -> Iterator[FakeTEI]:
+def tei() -> Iterator[Any]:
     fake = FakeTEI.serve("--model-id", "fake-embedder")
     yield fake
     fake.stop()
@@ -140,7 +140,9 @@ def make_live() -> Callable[..., Any]:
         asset = live_asset(document)
         if state is not None:
             base_url = (document.get("runtime") or {}).get("base_url", "")
-            RuntimeState.objects.update_or_create(asset=asset, defaults={"state": state, "base_url": base_url})
+            RuntimeState.objects.update_or_create(
+                asset=asset, defaults={"state": state, "base_url": base_url}
+            )
         return asset
 
     return make

@@ -32,7 +32,6 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 TARGET_P95_MS = 150.0
 
@@ -99,7 +98,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
 
-    setup_test_environment()
     settings.ALLOWED_HOSTS = ["testserver", *settings.ALLOWED_HOSTS]
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
@@ -129,6 +127,17 @@ def main() -> None:
             live_rates(ids, with_sessions=False)
             samples.append((time.perf_counter() - start) * 1000)
         results[f"live_rates_{len(ids)}_ids"] = summary(samples)
+        # Diagnostic: the same page with the live-rates read left out (rates then show "—"),
+        # i.e. what the UI itself costs: routing, session, queries, leases, template.
+        real = catalog.live_rates
+        catalog.live_rates = lambda asset_ids, **_: {}  # type: ignore[assignment]
+        try:
+            results["diag_page_without_live_rates"] = summary(measure(client, "/", args.requests))
+            results["diag_partial_without_live_rates"] = summary(
+                measure(client, "/", args.requests, **{"HX-Request": "true"})
+            )
+        finally:
+            catalog.live_rates = real
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

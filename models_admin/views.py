@@ -68,6 +68,11 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
+def _asset_base() -> str:
+    """``/models/``: asset URLs are this plus ``<asset_id>/…``, built without a reverse() per row."""
+    return reverse("models_admin:model-detail", args=["x"]).removesuffix("x/")
+
+
 def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
@@ -98,6 +103,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         "can_operate": can(request, "operate"),
         "can_edit": can(request, "edit"),
         "self_url": request.get_full_path(),
+        "asset_base": _asset_base(),
     }
     template = "models_admin/model_list.html"
     if _is_htmx(request):
@@ -111,14 +117,25 @@ def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
     asset = get_object_or_404(catalog.annotated_assets(), asset_id=asset_id)
     if _is_htmx(request) and request.GET.get("part") == "status":
         runtime = catalog.runtime_panel(asset)
-        context = {"asset": asset, "runtime": runtime, "can_operate": can(request, "operate")}
+        context = {
+            "asset": asset,
+            "runtime": runtime,
+            "can_operate": can(request, "operate"),
+            "asset_base": _asset_base(),
+        }
         response = render(request, "models_admin/model_detail.html#status", context)
         if not runtime.transitional:
             # Nothing changes by itself any more: stop polling (an action or a refresh restarts it).
             return HttpResponseStopPolling(response.content)
         return response
     context = catalog.asset_page(asset)
-    context.update({"can_operate": can(request, "operate"), "can_edit": can(request, "edit")})
+    context.update(
+        {
+            "can_operate": can(request, "operate"),
+            "can_edit": can(request, "edit"),
+            "asset_base": _asset_base(),
+        }
+    )
     return render(request, "models_admin/model_detail.html", context)
 
 

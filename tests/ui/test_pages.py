@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 
 from models_admin import governance
 from models_admin.audit import Actor
-from models_admin.models import Asset
+from models_admin.models import ApiToken, Asset
 from models_admin.services import do_import_assets
 from models_admin.yaml_io import SourceDocument
 
@@ -132,3 +132,47 @@ def test_it_submits_an_edit_and_only_another_approver_may_approve(
     live = Asset.objects.get(asset_id="qwen2-7b").live_spec
     assert live is not None
     assert live["metadata"]["context_length"] == 65536
+
+
+def test_it_confirms_a_lifecycle_action_without_javascript(
+    assets: Any, role_user: Any, client_for: Any
+) -> None:
+    operator = client_for(role_user("operator"))
+    page = operator.get("/models/qwen2-7b/wake/?next=/").content.decode()
+    assert "Yes, wake qwen2-7b" in page
+    response = operator.post("/models/qwen2-7b/wake/", {"next": "/"}, follow=True)
+    # qwen2-7b has no runtime block: the lifecycle refuses, and the person is told why.
+    assert "Error:" in response.content.decode()
+    assert client_for(role_user("viewer")).get("/models/qwen2-7b/wake/").status_code == 403
+
+
+def test_it_shows_a_new_token_secret_once_and_revokes_it(role_user: Any, client_for: Any) -> None:
+    client = client_for(role_user("viewer"))
+    created = client.post("/tokens/", {"label": "ci", "scopes": ["read"]}).content.decode()
+    assert "copy it now" in created
+    assert 'value="hub_' in created
+    listing = client.get("/tokens/").content.decode()
+    assert "copy it now" not in listing
+    assert "Active" in listing
+    token = ApiToken.objects.get(name="ci")
+    client.post(f"/tokens/{token.pk}/revoke/")
+    assert "Revoked" in client.get("/tokens/").content.decode()
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_it_imports_only_after_the_dry_run(role_user: Any, client_for: Any, db: Any) -> None:
+    client = client_for(role_user("editor"))
+    text = "asset_id: e5\ndisplay_name: E5\nversion: '1'\ninterface: embedding-runtime\nmetadata: {embedding_dim: 1024}\n"
+    plan = client.post("/import/", {"text": text}).content.decode()
+    assert 'data-plan-asset="e5"' in plan
+    assert not Asset.objects.filter(asset_id="e5").exists()
+    client.post("/import/", {"yaml": text, "confirm": "1"})
+    assert Asset.objects.filter(asset_id="e5").exists()
+
+
+def test_it_lists_import_problems_by_field(role_user: Any, client_for: Any, db: Any) -> None:
+    client = client_for(role_user("editor"))
+    html = client.post("/import/", {"text": "asset_id: x\ninterface: nope\n"}).content.decode()
+    assert "Nothing was imported" in html
+    assert "interface: unknown interface" in html

@@ -233,13 +233,19 @@ def _lock_revision(revision: AssetRevision) -> AssetRevision:
     return AssetRevision.objects.select_for_update().select_related("asset").get(pk=revision.pk)
 
 
-def _transition(revision: AssetRevision, verb: str, **changes: Any) -> AssetRevision:
-    """Compare-and-set ``revision`` from its current status by ``verb``; raises InvalidTransition."""
+def _require(revision: AssetRevision, verb: str) -> str:
+    """The status ``verb`` leads to from the revision's status; raises InvalidTransition."""
     target = TRANSITIONS.get(revision.status, {}).get(verb)
     if target is None:
         raise InvalidTransition(
             f"revision {revision.number} of {revision.asset.asset_id} is {revision.status}; cannot {verb}"
         )
+    return target
+
+
+def _transition(revision: AssetRevision, verb: str, **changes: Any) -> AssetRevision:
+    """Compare-and-set ``revision`` from its current status by ``verb``; raises InvalidTransition."""
+    target = _require(revision, verb)
     updated = AssetRevision.objects.filter(pk=revision.pk, status=revision.status).update(
         status=target, updated_at=timezone.now(), **changes
     )
@@ -373,6 +379,7 @@ def do_approve_revision(
     revision = _lock_revision(revision)
     asset = _lock_asset(revision.asset)
     _check_not_retired(asset, "approve")
+    _require(revision, "approve")
     detail = ""
     conflict = four_eyes_conflict(revision, actor.user)
     if conflict is not None:

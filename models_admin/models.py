@@ -136,7 +136,7 @@ class AssetRevision(models.Model):
         indexes = [models.Index(fields=["status", "submitted_at"], name="revision_queue_idx")]
 
     def __str__(self) -> str:
-        return f"{self.asset_id} r{self.number} ({self.status})"
+        return f"{self.asset.asset_id} r{self.number} ({self.status})"
 
     @property
     def is_final(self) -> bool:

@@ -1,6 +1,6 @@
 """Factories and helpers for governance tests, reusable by the API and UI tests.
 
-- ``UserFactory(role="editor")``: a user holding one role (``roles.ROLES``); ``role=None``: none.
+- ``user_with_role("editor")``: a user holding one role (``roles.ROLES``); ``None``: none.
 - ``user_for(role)``: as above, plus ``"anonymous"`` → ``AnonymousUser()``.
 - ``asset_document(asset_id, **changes)``: a valid LLM document.
 - ``draft_revision``, ``submitted_revision``, ``live_asset``: built through the services, so
@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import factory
 from django.contrib.auth.models import AnonymousUser, User
+from factory.django import DjangoModelFactory
 
 from models_admin.audit import Actor
 from models_admin.governance import do_approve_revision, do_create_draft, do_submit_revision
@@ -22,28 +22,38 @@ from models_admin.roles import role_group
 
 ROLES_UNDER_TEST = ("anonymous", "viewer", "operator", "editor", "approver", "admin")
 _asset_ids = itertools.count(1)
+_usernames = itertools.count(1)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
+    """``UserFactory.create(role="editor")``; prefer the typed :func:`user_with_role`."""
+
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
-    username = factory.Sequence(lambda n: f"gov-user{n}")
-    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = "!"  # unusable; tests log in with force_login (hashing is slow)
 
-    @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
-        if create and extracted:
-            self.groups.add(role_group(extracted))
+    @classmethod
+    def _create(cls, model_class: type[User], *args: Any, **kwargs: Any) -> User:
+        role = kwargs.pop("role", None)
+        kwargs.setdefault("username", f"gov-user{next(_usernames)}")
+        kwargs.setdefault("email", f"{kwargs['username']}@example.com")
+        user = model_class.objects.create(*args, **kwargs)
+        if role:
+            user.groups.add(role_group(role))
+        return user
+
+
+def user_with_role(role: str | None = None, **fields: Any) -> User:
+    """A saved user holding ``role`` (one of ``roles.ROLES``; None: no role)."""
+    return UserFactory.create(role=role, **fields)
 
 
 def user_for(role: str) -> Any:
     """A fresh user holding ``role``, or ``AnonymousUser()`` for ``"anonymous"``."""
     if role == "anonymous":
         return AnonymousUser()
-    return UserFactory(role=role)
+    return user_with_role(role)
 
 
 def actor(user: Any, source: str = "ui") -> Actor:
@@ -69,7 +79,7 @@ def asset_document(asset_id: str | None = None, **changes: Any) -> dict[str, Any
 
 def draft_revision(author: User | None = None, document: dict[str, Any] | None = None) -> AssetRevision:
     """A draft by ``author`` (an editor is made if None) of a new asset or of ``document``'s asset."""
-    author = author or UserFactory(role="editor")
+    author = author or user_with_role("editor")
     revision, _ = do_create_draft(document or asset_document(), actor=actor(author))
     return revision
 
@@ -78,7 +88,7 @@ def submitted_revision(
     author: User | None = None, submitter: User | None = None, document: dict[str, Any] | None = None
 ) -> AssetRevision:
     """A revision awaiting approval, written by ``author`` and submitted by ``submitter`` (default: the author)."""
-    author = author or UserFactory(role="editor")
+    author = author or user_with_role("editor")
     revision = draft_revision(author, document)
     return do_submit_revision(revision, actor=actor(submitter or author))
 
@@ -86,5 +96,5 @@ def submitted_revision(
 def live_asset(document: dict[str, Any] | None = None) -> Asset:
     """An asset whose revision 1 is approved and live (written and approved by two different users)."""
     revision = submitted_revision(document=document)
-    do_approve_revision(revision, actor=actor(UserFactory(role="approver")))
+    do_approve_revision(revision, actor=actor(user_with_role("approver")))
     return Asset.objects.get(pk=revision.asset_id)

@@ -26,12 +26,12 @@ from models_admin.tokens import do_create_token, do_revoke_token
 from models_admin.yaml_io import SourceDocument
 from tests.governance.factories import (
     ROLES_UNDER_TEST,
-    UserFactory,
     actor,
     asset_document,
     draft_revision,
     live_asset,
     submitted_revision,
+    user_with_role,
 )
 
 EDITORS = frozenset({"editor", "approver", "admin"})
@@ -58,7 +58,7 @@ def _import(user: Any, approved: bool = False) -> Any:
 
 
 def _own_token(user: Any) -> Any:
-    owner = user if getattr(user, "pk", None) else UserFactory()
+    owner = user if getattr(user, "pk", None) else user_with_role()
     token, _ = do_create_token(owner, actor=actor(owner), scopes=["read"])
     return token
 
@@ -97,7 +97,7 @@ SERVICE_OPERATIONS = [
     Operation(
         "create a token for someone else",
         ADMINS,
-        lambda u: do_create_token(UserFactory(), actor=actor(u), scopes=["read"]),
+        lambda u: do_create_token(user_with_role(), actor=actor(u), scopes=["read"]),
     ),
     Operation(
         "revoke an own token",
@@ -107,12 +107,12 @@ SERVICE_OPERATIONS = [
     Operation(
         "revoke someone else's token",
         ADMINS,
-        lambda u: do_revoke_token(_own_token(UserFactory()), actor=actor(u)),
+        lambda u: do_revoke_token(_own_token(user_with_role()), actor=actor(u)),
     ),
-    Operation("change a role", ADMINS, lambda u: do_set_role(UserFactory(), "editor", actor=actor(u))),
+    Operation("change a role", ADMINS, lambda u: do_set_role(user_with_role(), "editor", actor=actor(u))),
 ]
 
 
 def _refuse_anon(user: Any) -> Any:
     # An anonymous user has no tokens of their own: asking for one is asking for someone's.
-    return do_create_token(UserFactory(), actor=actor(user), scopes=["read"])
+    return do_create_token(user_with_role(), actor=actor(user), scopes=["read"])

@@ -8,7 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from models_admin.audit import Actor, record
 from models_admin.governance import PermissionRefused, do_create_draft
 from models_admin.models import Asset, AuditEntry
-from tests.governance.factories import UserFactory, actor, asset_document
+from tests.governance.factories import actor, asset_document, user_with_role
 
 
 @pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_the_orm_cannot_delete_audit_rows_either() -> None:
 def test_a_refusal_is_recorded_although_the_refused_change_rolls_back() -> None:
     # Real commits here (no test transaction around us): what persists is what a request leaves.
     # The flush after this test TRUNCATEs the audit table, which the trigger allows.
-    viewer = UserFactory(role="viewer")
+    viewer = user_with_role("viewer")
     with pytest.raises(PermissionRefused):
         do_create_draft(asset_document("refused-asset"), actor=actor(viewer, "api"))
     assert not Asset.objects.filter(asset_id="refused-asset").exists()
@@ -59,6 +59,6 @@ def test_a_refusal_is_recorded_although_the_refused_change_rolls_back() -> None:
 def test_a_transactional_test_starts_with_an_empty_audit_log() -> None:
     # Proves the flush between transactional tests works despite the append-only trigger.
     assert not AuditEntry.objects.filter(action="authz.refused").exists()
-    editor = UserFactory(role="editor")
+    editor = user_with_role("editor")
     do_create_draft(asset_document(), actor=actor(editor))
     assert AuditEntry.objects.filter(action="asset.create").count() == 1

@@ -10,7 +10,7 @@ import pytest
 from models_admin.governance import PermissionRefused
 from models_admin.models import AuditEntry
 from models_admin.roles import ACTIONS, ROLE_ACTIONS, has_permission
-from tests.governance.factories import ROLES_UNDER_TEST, UserFactory, user_for
+from tests.governance.factories import ROLES_UNDER_TEST, user_for, user_with_role
 from tests.governance.matrix import SERVICE_OPERATIONS, Operation, cases
 
 pytestmark = pytest.mark.django_db
@@ -42,12 +42,12 @@ def test_roles_are_cumulative(role: str, action: str) -> None:
 
 @pytest.mark.parametrize("action", ACTIONS)
 def test_superusers_are_admins_and_disabled_users_are_nobody(action: str) -> None:
-    root = UserFactory(is_superuser=True)
+    root = user_with_role(None, is_superuser=True)
     assert has_permission(root, action)
-    disabled = UserFactory(role="admin", is_active=False)
+    disabled = user_with_role("admin", is_active=False)
     assert not has_permission(disabled, action)
 
 
 def test_an_unknown_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown action"):
-        has_permission(UserFactory(role="admin"), "delete")
+        has_permission(user_with_role("admin"), "delete")

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from models_admin.models import ApiToken, Asset, AuditEntry, RevisionStatus
 from models_admin.roles import role_of
 from models_admin.tokens import SECRET_RE, authenticate_token
-from tests.governance.factories import UserFactory, asset_document
+from tests.governance.factories import asset_document, user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -57,13 +57,13 @@ def test_import_approved_needs_an_admin_and_is_audited(tmp_path: Path) -> None:
     path = catalog_file(tmp_path, asset_document("imp-a"))
     with pytest.raises(CommandError, match="--approved: needs --as-user"):
         run("import_assets", "--approved", path)
-    editor = UserFactory(role="editor")
+    editor = user_with_role("editor")
     with pytest.raises(CommandError, match="refused"):
         run("import_assets", "--approved", "--as-user", editor.username, path)
     assert not Asset.objects.exists()
     assert AuditEntry.objects.filter(action="authz.refused", actor_user=editor).exists()
 
-    admin = UserFactory(role="admin")
+    admin = user_with_role("admin")
     out = run("import_assets", "--approved", "--as-user", admin.username, path)
     assert "approved: live now" in out
     asset = Asset.objects.get()
@@ -81,7 +81,7 @@ def test_import_as_an_unknown_user_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_set_role_gives_exactly_one_role_and_is_audited() -> None:
-    user = UserFactory(role="viewer")
+    user = user_with_role("viewer")
     assert run("set_role", user.username, "approver").strip() == f"{user.username}: approver"
     assert role_of(user) == "approver"
     assert list(user.groups.values_list("name", flat=True)) == ["approver"]
@@ -98,20 +98,20 @@ def test_set_role_gives_exactly_one_role_and_is_audited() -> None:
     [(("nobody", "editor"), "username: no user 'nobody'"), (("{user}", "boss"), "role: must be one of")],
 )
 def test_set_role_names_what_is_wrong(args: tuple[str, str], message: str) -> None:
-    user = UserFactory()
+    user = user_with_role()
     with pytest.raises(CommandError, match=message):
         run("set_role", *(a.format(user=user.username) for a in args))
 
 
 def test_set_role_as_a_non_admin_is_refused() -> None:
-    editor = UserFactory(role="editor")
+    editor = user_with_role("editor")
     with pytest.raises(CommandError, match="refused"):
         run("set_role", "--as-user", editor.username, editor.username, "admin")
     assert role_of(editor) == "editor"
 
 
 def test_create_api_token_prints_only_the_secret() -> None:
-    user = UserFactory(role="viewer")
+    user = user_with_role("viewer")
     out = run("create_api_token", user.username, "--scopes", "gateway,inference", "--expires-days", "7")
     secret = out.strip()
     assert out == secret + "\n"
@@ -132,14 +132,14 @@ def test_create_api_token_prints_only_the_secret() -> None:
     ],
 )
 def test_create_api_token_names_the_bad_option(args: tuple[str, ...], message: str) -> None:
-    user = UserFactory()
+    user = user_with_role()
     with pytest.raises(CommandError, match=message):
         run("create_api_token", user.username, *args)
     assert not ApiToken.objects.exists()
 
 
 def test_revoke_api_token_by_prefix() -> None:
-    user = UserFactory()
+    user = user_with_role()
     secret = run("create_api_token", user.username, "--scopes", "read").strip()
     prefix = secret.split("_")[1]
     assert "revoked" in run("revoke_api_token", f"hub_{prefix}")

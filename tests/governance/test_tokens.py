@@ -18,13 +18,13 @@ from models_admin.audit import Actor
 from models_admin.governance import FourEyesViolation, InvalidInput, PermissionRefused, do_approve_revision
 from models_admin.models import ApiToken, AuditEntry, RevisionStatus
 from models_admin.tokens import SECRET_RE, authenticate_token, do_create_token, do_revoke_token
-from tests.governance.factories import UserFactory, actor, submitted_revision
+from tests.governance.factories import actor, submitted_revision, user_with_role
 
 pytestmark = pytest.mark.django_db
 
 
 def make_token(user: Any = None, **kwargs: Any) -> tuple[ApiToken, str]:
-    user = user or UserFactory(role="editor")
+    user = user or user_with_role("editor")
     kwargs.setdefault("scopes", ["read", "gateway"])
     return do_create_token(user, actor=actor(user), **kwargs)
 
@@ -88,7 +88,7 @@ def test_a_disabled_users_tokens_stop_at_once() -> None:
 
 
 def test_a_disabled_users_session_stops_at_once(client_for: Any) -> None:
-    user = UserFactory(role="viewer")
+    user = user_with_role("viewer")
     session_key = client_for(user).session.session_key
     request = RequestFactory().get("/")
     request.session = SessionStore(session_key=session_key)
@@ -122,7 +122,7 @@ def test_last_used_is_written_at_most_once_a_minute() -> None:
     ],
 )
 def test_bad_token_input_names_the_field(kwargs: dict[str, Any], field: str) -> None:
-    user = UserFactory(role="viewer")
+    user = user_with_role("viewer")
     with pytest.raises(InvalidInput) as excinfo:
         do_create_token(user, actor=actor(user), **kwargs)
     assert excinfo.value.errors[0].path == field
@@ -139,7 +139,7 @@ def test_token_secrets_appear_neither_in_the_database_nor_in_logs(caplog: pytest
     do_revoke_token(token, actor=actor(token.user))
     authenticate_token(secret, remote_addr="127.0.0.1")
     with connection.cursor() as cursor:
-        dumps = []
+        dumps: list[str] = []
         for table in ("models_admin_apitoken", "models_admin_auditentry"):
             cursor.execute(f"SELECT t::text FROM {table} t")
             dumps.extend(row[0] for row in cursor.fetchall())
@@ -152,7 +152,7 @@ def test_token_secrets_appear_neither_in_the_database_nor_in_logs(caplog: pytest
 
 
 def test_through_a_token_a_submitter_still_cannot_approve_their_own() -> None:
-    submitter = UserFactory(role="approver")
+    submitter = user_with_role("approver")
     revision = submitted_revision(author=submitter)
     token, _ = do_create_token(submitter, actor=actor(submitter), scopes=["read", "approve"])
     with pytest.raises(FourEyesViolation):
@@ -161,7 +161,7 @@ def test_through_a_token_a_submitter_still_cannot_approve_their_own() -> None:
     assert refusal.actor_token == token
     assert f"via token hub_{token.prefix}" in refusal.actor_label
 
-    second = UserFactory(role="approver")
+    second = user_with_role("approver")
     second_token, _ = do_create_token(second, actor=actor(second), scopes=["approve"])
     approved = do_approve_revision(revision, actor=Actor.for_token(second_token))
     assert approved.status == RevisionStatus.APPROVED
@@ -169,7 +169,7 @@ def test_through_a_token_a_submitter_still_cannot_approve_their_own() -> None:
 
 
 def test_a_token_without_the_approve_scope_cannot_approve_even_for_an_approver() -> None:
-    approver = UserFactory(role="approver")
+    approver = user_with_role("approver")
     token, _ = do_create_token(approver, actor=actor(approver), scopes=["read", "write"])
     with pytest.raises(PermissionRefused) as excinfo:
         do_approve_revision(submitted_revision(), actor=Actor.for_token(token))
@@ -177,14 +177,14 @@ def test_a_token_without_the_approve_scope_cannot_approve_even_for_an_approver()
 
 
 def test_a_token_scope_grants_nothing_the_role_lacks() -> None:
-    viewer = UserFactory(role="viewer")
+    viewer = user_with_role("viewer")
     token, _ = do_create_token(viewer, actor=actor(viewer), scopes=["approve"])
     with pytest.raises(PermissionRefused):
         do_approve_revision(submitted_revision(), actor=Actor.for_token(token))
 
 
 def test_a_token_cannot_make_more_tokens() -> None:
-    admin = UserFactory(role="admin")
+    admin = user_with_role("admin")
     token, _ = do_create_token(admin, actor=actor(admin), scopes=["read", "write", "operate", "approve"])
     with pytest.raises(PermissionRefused):
         do_create_token(admin, actor=Actor.for_token(token), scopes=["read"])

@@ -8,7 +8,6 @@ shown to the person as a message.
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from typing import Any
 
@@ -34,15 +33,15 @@ from models_admin.roles import has_permission
 from models_admin.services import AssetImportError, do_import_assets, plan_import
 from models_admin.validation import AssetValidationError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
+from runtimes import lifecycle
 
-ACTIONS = {"wake": "Wake", "sleep": "Sleep", "restart": "Restart"}
-
-
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+ACTIONS = {
+    "wake": ("Wake", lifecycle.do_wake_asset),
+    "sleep": ("Sleep", lifecycle.do_sleep_asset),
+    "restart": ("Restart", lifecycle.do_restart_asset),
+}
+# Refusals to show the person (bad input, illegal transitions, permissions), not bugs.
+DOMAIN_ERRORS = (governance.GovernanceError, lifecycle.LifecycleError, ValueError)
 
 
 def can(request: HttpRequest, action: str) -> bool:
@@ -147,42 +146,25 @@ def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpRespon
         raise Http404
     _require(request, "operate")
     asset = get_object_or_404(Asset, asset_id=asset_id)
+    label, service = ACTIONS[action]
     back = _safe_next(request, reverse("models_admin:model-detail", args=[asset.asset_id]))
     if request.method == "GET":
         return render(
             request,
             "models_admin/action_confirm.html",
-            {"asset": asset, "action": action, "label": ACTIONS[action], "next": back},
+            {"asset": asset, "action": action, "label": label, "next": back},
         )
-    lifecycle = _module("runtimes.lifecycle")
-    service = getattr(lifecycle, f"do_{action}_asset", None) if lifecycle is not None else None
-    if service is None:
-        messages.error(request, "Lifecycle actions are not available in this build.")
+    try:
+        service(asset, actor=_actor(request))
+    except DOMAIN_ERRORS as exc:
+        messages.error(request, f"{label} {asset.asset_id}: {exc}")
     else:
-        try:
-            service(asset, actor=_actor(request))
-        except Exception as exc:  # the lifecycle's domain errors (InvalidTransition, …)
-            if not _is_domain_error(exc):
-                raise
-            messages.error(request, f"{ACTIONS[action]} {asset.asset_id}: {exc}")
-        else:
-            messages.success(request, f"{ACTIONS[action]} requested for {asset.asset_id}.")
+        messages.success(request, f"{label} requested for {asset.asset_id}.")
     if _is_htmx(request):
         # The messages go into #messages; the models table and status panel refresh themselves.
         response = render(request, "models_admin/_messages.html")
         return trigger_client_event(response, "hub:refresh")
     return HttpResponseRedirect(back)
-
-
-def _is_domain_error(exc: Exception) -> bool:
-    names = {
-        "InvalidTransition",
-        "PermissionRefused",
-        "FourEyesViolation",
-        "LifecycleError",
-        "HubRuntimeError",
-    }
-    return any(cls.__name__ in names for cls in type(exc).__mro__) or isinstance(exc, ValueError)
 
 
 @login_required
@@ -193,6 +175,10 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
     if request.method == "POST":
         form = AssetForm(request.POST, editing=asset is not None, initial=_initial(asset))
+        new_id = form.data.get("asset_id", "")
+        if asset is None and new_id and Asset.objects.filter(asset_id=new_id).exists():
+            # Creating must not silently become an edit of someone else's asset.
+            form.add_error("asset_id", f"{new_id} already exists; edit it from its page instead")
         if form.is_valid():
             try:
                 actor = _actor(request)
@@ -201,9 +187,7 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
                     governance.do_submit_revision(revision, actor=actor)
             except AssetValidationError as exc:
                 form.add_validation_errors(exc)
-            except Exception as exc:
-                if not _is_domain_error(exc):
-                    raise
+            except DOMAIN_ERRORS as exc:
                 form.add_error(None, str(exc))
             else:
                 if "submit" in request.POST:
@@ -240,12 +224,14 @@ def import_yaml(request: HttpRequest) -> HttpResponse:
         text = request.POST.get("yaml", "")
         try:
             plan = do_import_assets(parse_documents(text, "import"), actor=_actor(request))
-        except (DocumentLoadError, AssetImportError) as exc:
+        except (DocumentLoadError, AssetImportError, governance.GovernanceError) as exc:
             context["problems"] = _problems(exc)
             form = ImportForm(initial={"text": text})
         else:
             changed = sum(1 for item in plan if item.action != "unchanged")
-            messages.success(request, f"Imported: {changed} asset(s) created or updated.")
+            messages.success(
+                request, f"Imported: {changed} asset(s) created or updated and submitted for approval."
+            )
             return redirect("models_admin:model-list")
     elif request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
@@ -299,9 +285,7 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
         else:
             governance.do_reject_revision(revision, actor=_actor(request), comment=comment)
             message = f"Rejected revision {revision.number} of {revision.asset.asset_id}."
-    except Exception as exc:
-        if not _is_domain_error(exc):
-            raise
+    except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, message)
@@ -349,9 +333,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
                 actor=_actor(request),
             )
-        except Exception as exc:
-            if not _is_domain_error(exc):
-                raise
+        except DOMAIN_ERRORS as exc:
             _attach_errors(form, exc)
         else:
             form = TokenForm()
@@ -372,9 +354,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(listed, pk=token_id)
     try:
         tokens_service.do_revoke_token(token, actor=_actor(request))
-    except Exception as exc:
-        if not _is_domain_error(exc):
-            raise
+    except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Revoked {token.label}.")

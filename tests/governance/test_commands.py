@@ -146,3 +146,20 @@ def test_revoke_api_token_by_prefix() -> None:
     assert authenticate_token(secret, remote_addr="127.0.0.1") is None
     with pytest.raises(CommandError, match="prefix: no token"):
         run("revoke_api_token", "hub_000000000000")
+
+
+def test_up_loads_the_demo_catalog_live_as_system_bootstrapping() -> None:
+    # The exact call `manage.py up` makes on an empty database.
+    from models_admin.audit import Actor
+    from models_admin.management.commands.up import DEMO_CATALOG
+    from models_admin.services import do_import_assets
+    from models_admin.yaml_io import load_documents
+
+    plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
+    assert len(plan) == Asset.objects.count() >= 8
+    for asset in Asset.objects.all():
+        assert asset.live_spec == asset.spec
+        assert asset.revisions.get().status == RevisionStatus.APPROVED
+    entry = AuditEntry.objects.get(action="import.approved")
+    assert entry.source == "system"
+    assert entry.actor_user is None

@@ -291,3 +291,12 @@ def test_the_system_actor_can_bootstrap_without_a_person() -> None:
     do_submit_revision(revision, actor=system)
     do_approve_revision(revision, actor=system)
     assert Asset.objects.get(pk=revision.asset_id).live_spec == revision.document
+
+
+def test_retiring_asks_the_lifecycle_to_stop_the_runtime_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    asset = live_asset()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        do_retire_asset(asset, actor=actor(user_with_role("approver")))
+    assert len(callbacks) == 1  # runtimes.lifecycle.request_stop's reconcile, deferred to commit

@@ -156,8 +156,8 @@ async def side_by_side(
                     url: str = url, headers: dict[str, str] = headers, model: str = model
                 ) -> list[float]:
                     got = []
-                    while queue:
-                        queue.pop()
+                    while todo:
+                        todo.pop()
                         got.append(await once(client, url, headers, model))
                     return got
 

@@ -153,7 +153,7 @@ async def side_by_side(
                 queue = list(range(per_round))
 
                 async def worker(
-                    url: str = url, headers: dict[str, str] = headers, model: str = model
+                    todo: list[int], url: str, headers: dict[str, str], model: str
                 ) -> list[float]:
                     got = []
                     while todo:
@@ -162,7 +162,9 @@ async def side_by_side(
                     return got
 
                 start = time.perf_counter()
-                results = await asyncio.gather(*(worker() for _ in range(concurrency)))
+                results = await asyncio.gather(
+                    *(worker(queue, url, headers, model) for _ in range(concurrency))
+                )
                 elapsed[name] += time.perf_counter() - start
                 out[name][0].extend(x for r in results for x in r)
         for name in targets:

@@ -275,11 +275,13 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     Raises AssetValidationError, PermissionRefused (needs ``edit``), InvalidTransition (the open
     revision is submitted — withdraw it first —, or the asset is retired).
     """
+    raw_id = document.get("asset_id") if isinstance(document, dict) else None
+    target = asset.asset_id if asset is not None else str(raw_id or "")
+    refuse_unless(actor, "edit", object_type="asset", object_id=target[:200])
     normalized = validate_asset_document(document)
     asset_id = normalized["asset_id"]
     if asset is not None and asset.asset_id != asset_id:
         raise AssetValidationError([FieldError("asset_id", "cannot be changed once created")])
-    refuse_unless(actor, "edit", object_type="asset", object_id=asset_id)
     locked = Asset.objects.select_for_update().filter(asset_id=asset_id).first()
     if locked is None:
         locked = Asset.objects.create(

@@ -13,6 +13,7 @@ from models_admin.governance import (
     FourEyesViolation,
     InvalidInput,
     InvalidTransition,
+    PermissionRefused,
     can_decide,
     do_approve_revision,
     do_create_draft,
@@ -300,3 +301,8 @@ def test_retiring_asks_the_lifecycle_to_stop_the_runtime_after_commit(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         do_retire_asset(asset, actor=actor(user_with_role("approver")))
     assert len(callbacks) == 1  # runtimes.lifecycle.request_stop's reconcile, deferred to commit
+
+
+def test_an_unauthorized_edit_is_refused_before_its_document_is_validated() -> None:
+    with pytest.raises(PermissionRefused):
+        do_create_draft({"asset_id": "x", "version": 3}, actor=actor(user_with_role("viewer"), "api"))

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from ninja.security import HttpBearer
 
 SCOPES = ("read", "write", "operate", "approve", "gateway", "inference")
@@ -131,16 +130,6 @@ def _cached_authenticate(secret: str, remote_addr: str | None) -> tuple[Principa
     return result
 
 
-def _authenticate_closing(secret: str, remote_addr: str | None) -> tuple[Principal, Any] | None:
-    """For worker threads outside Django's request cycle: no connection is left open."""
-    from django.db import close_old_connections
-
-    try:
-        return _cached_authenticate(secret, remote_addr)
-    finally:
-        close_old_connections()
-
-
 def forget_tokens() -> None:
     """Drop every cached token answer (a token changed somewhere)."""
     _token_cache.clear()
@@ -192,26 +181,4 @@ class ApiAuth(HttpBearer):
         return _token_caller(request)
 
 
-class GatewayAuth(HttpBearer):
-    """Tokens only, checked without blocking the event loop (the async gateway endpoints)."""
-
-    is_async = True
-
-    async def __call__(self, request: Any) -> Caller | None:
-        secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION"))
-        if secret is None:
-            return None
-        remote = _remote(request)
-        hit = _cache_get(cache_key(secret, remote))
-        if hit is None:
-            hit = await sync_to_async(_authenticate_closing, thread_sensitive=False)(secret, remote)
-        if hit is None:
-            raise ApiError(401, "invalid_api_key", "invalid, expired or revoked API token")
-        return Caller(user=hit[1].user, token=hit[1])
-
-    def authenticate(self, request: Any, token: str) -> Caller | None:
-        raise NotImplementedError  # __call__ does the work
-
-
 api_auth = ApiAuth()
-gateway_auth = GatewayAuth()

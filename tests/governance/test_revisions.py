@@ -297,10 +297,19 @@ def test_the_system_actor_can_bootstrap_without_a_person() -> None:
 def test_retiring_asks_the_lifecycle_to_stop_the_runtime_after_commit(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    from unittest import mock
+
+    from runtimes.tasks import reconcile_asset
+
     asset = live_asset()
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        do_retire_asset(asset, actor=actor(user_with_role("approver")))
-    assert len(callbacks) == 1  # runtimes.lifecycle.request_stop's reconcile, deferred to commit
+    with mock.patch.object(reconcile_asset, "apply_async") as enqueue:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            do_retire_asset(asset, actor=actor(user_with_role("approver")))
+        enqueue.assert_not_called()  # nothing is sent before the commit
+        for callback in callbacks:
+            callback()
+    enqueue.assert_called_once()
+    assert enqueue.call_args.kwargs["args"] == (asset.asset_id,)
 
 
 def test_an_unauthorized_edit_is_refused_before_its_document_is_validated() -> None:

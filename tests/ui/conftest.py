@@ -1,8 +1,8 @@
 """Browser fixtures: Playwright for Python driving Debian's chromium against ``live_server``.
 
 Browser tests are skipped (with the reason) when ``/usr/bin/chromium`` is missing;
-``.ci/run`` installs it. Screenshots go to ``docs/screenshots/`` (committed; the README
-shows them).
+``.ci/run`` installs it. Screenshots go to ``test-artifacts/screenshots/``; ``HUB_UPDATE_SCREENSHOTS=1``
+refreshes the README's copies in ``docs/screenshots/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import pytest
 from tests.lifecycle.conftest import lifecycle_settings, make_asset, markers, workers  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# Every run saves its screenshots under test-artifacts/ (git-ignored); with
+# HUB_UPDATE_SCREENSHOTS=1 it refreshes the README's copies in docs/screenshots/.
+SCREENSHOTS = ROOT / (
+    "docs/screenshots" if os.environ.get("HUB_UPDATE_SCREENSHOTS") else "test-artifacts/screenshots"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

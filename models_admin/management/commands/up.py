@@ -28,6 +28,7 @@ from models_admin.audit import Actor
 from models_admin.models import Asset
 from models_admin.services import do_import_assets
 from models_admin.yaml_io import load_documents
+from runtimes.lifecycle.config import host_name
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo"
 GRACE_S = 10.0
@@ -90,7 +91,7 @@ class Command(BaseCommand):
                 "--concurrency",
                 str(options["concurrency"]),
                 "-Q",
-                "hub,hub.host." + socket.gethostname(),
+                "hub,hub.host." + host_name(),
             ],
             "beat": [
                 sys.executable,

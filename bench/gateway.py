@@ -37,13 +37,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("HUB_DEV", "1")  # a dev run on this machine: plain HTTP, a local secret key
 
 ASSET = "bench-llm"
-# The fake llama-server with a listen backlog fit for 32 concurrent clients (socketserver's
-# default of 5 resets connections in a burst of new ones, which would measure the fake).
-FAKE_MAIN = (
-    "import sys, socketserver; socketserver.TCPServer.request_queue_size = 256; "
-    "socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-    "from tests.fakes.llama_cpp import FakeLlamaCpp; FakeLlamaCpp.main(sys.argv[1:])"
-)
+# The hub as it runs in production: uvicorn, one worker, httptools parser, uvloop event
+# loop, no access log, warnings only (named explicitly so a missing extra fails loudly
+# instead of silently falling back to h11 / asyncio).
+UVICORN_ARGS = [
+    "--workers",
+    "1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+]
 CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
 
 
@@ -220,7 +227,7 @@ def main() -> None:
     fake_port, hub_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     fake = subprocess.Popen(
-        [sys.executable, "-c", FAKE_MAIN, "-m", "bench.gguf", "--port", str(fake_port)],
+        [sys.executable, "-m", "tests.fakes.llama_cpp", "-m", "bench.gguf", "--port", str(fake_port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -241,9 +248,7 @@ def main() -> None:
                 "127.0.0.1",
                 "--port",
                 str(hub_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
+                *UVICORN_ARGS,
             ],
             cwd=ROOT,
             env=env,

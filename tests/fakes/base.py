@@ -77,6 +77,9 @@ class Crash(Exception):
 class FakeServerCore(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when many clients (the
+    # gateway's pool, a benchmark at concurrency 32) connect at once.
+    request_queue_size = 256
     state: FakeState
     options: argparse.Namespace
 
@@ -85,6 +88,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     """Routes by (method, path); subclasses fill ``routes`` with handler methods."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
     routes: ClassVar[dict[tuple[str, str], str]] = {}
     server: FakeServerCore
 

@@ -142,6 +142,18 @@ class HttpAdapter:
     def _headers(self) -> dict[str, str]:
         return {}
 
+    def auth_headers(self) -> dict[str, str]:
+        """Headers every request to the runtime carries (its API key, if it has one).
+
+        For callers that send requests of their own (the gateway's pooled proxy); a
+        subclass customizes ``_headers``.
+        """
+        return dict(self._headers())
+
+    def endpoint_url(self, path: str) -> str:
+        """The absolute URL of ``path`` on the runtime; ``UpstreamError`` if it has no address yet."""
+        return self._url(path)
+
     def _async_client(self) -> httpx.AsyncClient:
         if self._aclient is None:
             self._aclient = httpx.AsyncClient(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -201,6 +202,28 @@ async def throughput(
         return count / (time.perf_counter() - start)
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time the process has run so far (ns; Linux schedstat), all threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
+async def gateway_cpu(pid: int, url: str, headers: dict[str, str], model: str, requests: int) -> float:
+    """The hub's CPU microseconds per proxied chat request (sequential): the gateway's own cost,
+    which unlike latency barely moves with what else the machine runs."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(20):
+            await chat_once(client, url, headers, model)
+        before = cpu_ns(pid)
+        for _ in range(requests):
+            await chat_once(client, url, headers, model)
+        await asyncio.sleep(0.2)  # let the post-response Redis writes finish
+        return (cpu_ns(pid) - before) / requests / 1000
+
+
 def lease_latency(iterations: int) -> list[float]:
     from django.conf import settings
     from redis import Redis
@@ -282,6 +305,9 @@ def main() -> None:
                     figures["direct_rps_c32"] = round(res["direct"][1], 1)
                     figures["gateway_rps_c32"] = round(res["gateway"][1], 1)
                     figures["throughput_ratio"] = round(res["gateway"][1] / res["direct"][1], 3)
+        figures["gateway_cpu_us_per_request"] = round(
+            asyncio.run(gateway_cpu(hub.pid, hub_url, auth, ASSET, max(args.requests, 500))), 1
+        )
         resolve_body = {"interface": "llm-runtime", "model": ASSET, "wait_s": 0}
         bare = asyncio.run(throughput(hub_url, "GET", "/api/v1/ping", {}, None, 8, args.seconds))
         resolve = asyncio.run(
@@ -310,6 +336,7 @@ def main() -> None:
     print(
         f"{'resolve vs bare':<20} resolve {figures['resolve_rps']:.0f} req/s, bare ninja {figures['bare_ninja_rps']:.0f} req/s, ratio {figures['resolve_ratio']:.3f}"
     )
+    print(f"{'gateway CPU':<20} {figures['gateway_cpu_us_per_request']:.0f} us per proxied chat request")
     print(
         f"{'lease acq+rel':<20} p50 {figures['lease_acquire_release_p50_ms']:.3f} ms, p99 {figures['lease_acquire_release_p99_ms']:.3f} ms"
     )

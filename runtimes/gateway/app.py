@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
 import httpx
@@ -40,6 +42,7 @@ from runtimes.errors import (
     UpstreamError,
 )
 from runtimes.gateway import auth
+from runtimes.gateway.batch import Batcher
 from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
 from runtimes.gateway.errors import (
     AuthenticationFailed,
@@ -52,7 +55,7 @@ from runtimes.gateway.resolve import Target, forget, inspect, lifecycle_service
 from runtimes.leases import AsyncLeases, Lease, LeaseRefused
 from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
 from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
-from runtimes.usage import UsageEvent, publish
+from runtimes.usage import UsageEvent
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._adapters: dict[tuple[str, str, str], HttpAdapter] = {}
+        self._upstream: dict[int, dict[str, str]] = {}  # id(adapter) -> headers of proxied requests
         self._waits: dict[str, asyncio.Future[tuple[Target, bool]]] = {}
         self._last_mark: dict[str, float] = {}
         self._retry_after: dict[str, float] = {}
@@ -159,6 +163,8 @@ class Gateway:
             self.targets: TTLCache[Target] = TTLCache(config.target_ttl_s)
             self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
+            self.batcher = Batcher(self.redis, self.leases)
+            self.batcher.start()
             self.invalidator = Invalidator(self.redis, self._invalidate)
             self.invalidator.start()
             self._started = True
@@ -170,12 +176,14 @@ class Gateway:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
+        await self.batcher.stop()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
         for adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
+        self._upstream.clear()
         await self.redis.aclose()
         self._started = False
 
@@ -270,18 +278,27 @@ class Gateway:
             raise RouteNotFound(f"no route {method} {scope['path']}")
         principal, token = await self._authenticate(scope)
         body = await _read_body(receive)
-        request = _parse_json(body)
-        model = request.get("model")
+        request = _Body.parse(body)
+        model = request.data.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model: a model id is required", field="model")
         if call.interface == LLM:
-            _check_chat(request)
+            _check_chat(request.data)
         else:
-            call.input_count = _check_embeddings(request)
+            call.input_count = _check_embeddings(request.data)
         target = await self._target(model, call.interface, lambda: self._actor(principal, token))
         call.asset_id = target.asset_id
-        async with self._lease(target):
+        lease = await self._acquire(target)
+        if lease is None:
             await self._forwarding(scope, receive, send, call, target, request)
+            return
+        # A timer, not a task: most requests end long before the first renewal is due.
+        renewal = _Renewal(self, lease, target.lease_ttl_s)
+        try:
+            await self._forwarding(scope, receive, send, call, target, request)
+        finally:
+            renewal.cancel()
+            self.batcher.release(lease.lease_id)  # sent right after the response, with its usage event
 
     # Authentication
 
@@ -376,40 +393,22 @@ class Gateway:
 
     # Leases
 
-    @contextlib.asynccontextmanager
-    async def _lease(self, target: Target) -> AsyncIterator[None]:
+    async def _acquire(self, target: Target) -> Lease | None:
+        """A lease on one of the target's slots (None: no limit), or ``RuntimeBusy`` (429)."""
         if not target.max_concurrency:
-            yield
-            return
+            return None
         got = await self.leases.try_acquire(target.asset_id, target.max_concurrency, target.lease_ttl_s)
         if isinstance(got, LeaseRefused):
             raise RuntimeBusy(
                 f"model {target.asset_id!r} is serving its maximum of {target.max_concurrency} requests",
                 retry_after=got.retry_after,
             )
-        renewer = asyncio.ensure_future(self._renew(got, target.lease_ttl_s))
-        try:
-            yield
-        finally:
-            renewer.cancel()
-            await asyncio.shield(self._release(got))
-
-    async def _renew(self, lease: Lease, ttl_s: float) -> None:
-        while True:
-            await asyncio.sleep(ttl_s / 3)
-            with contextlib.suppress(Exception):
-                await self.leases.renew(lease.lease_id, ttl_s)
-
-    async def _release(self, lease: Lease) -> None:
-        try:
-            await self.leases.release(lease.lease_id)
-        except Exception:  # the lease expires by itself
-            log.warning("gateway: lease %s not released", lease.lease_id, exc_info=True)
+        return got
 
     # Forwarding
 
     async def _forwarding(
-        self, scope: Scope, receive: Receive, send: Send, call: _Call, target: Target, request: dict[str, Any]
+        self, scope: Scope, receive: Receive, send: Send, call: _Call, target: Target, request: _Body
     ) -> None:
         """Forward while watching for the client to go away; then cancel the work."""
         task = asyncio.current_task()
@@ -444,6 +443,14 @@ class Gateway:
             self._adapters[key] = adapter
         return adapter
 
+    def _upstream_headers(self, adapter: HttpAdapter) -> dict[str, str]:
+        # Never the caller's Authorization: that is a hub token, not the runtime's key.
+        headers = self._upstream.get(id(adapter))
+        if headers is None:
+            headers = {"content-type": "application/json", **adapter.auth_headers()}
+            self._upstream[id(adapter)] = headers
+        return headers
+
     def _client(self, url: str) -> httpx.AsyncClient:
         origin = url.split("/", 3)[2]
         client = self._clients.get(origin)
@@ -462,24 +469,24 @@ class Gateway:
             self._clients[origin] = client
         return client
 
-    async def _forward(self, send: Send, call: _Call, target: Target, request: dict[str, Any]) -> None:
+    async def _forward(self, send: Send, call: _Call, target: Target, body: _Body) -> None:
         adapter = self._adapter(target)
+        request = body.data
         stream = call.interface == LLM and bool(request.get("stream"))
         if call.interface == LLM and isinstance(adapter, OpenAIChat):
-            request["model"] = target.model
             if stream:
                 injected = "stream_options" not in request
-                if injected:
-                    request["stream_options"] = {"include_usage": True}
-                await self._proxy_stream(send, call, adapter, request, strip_usage=injected)
+                content = body.forward(target.model, stream_options=injected)
+                await self._proxy_stream(send, call, adapter, content, strip_usage=injected)
             else:
-                await self._proxy_json(send, call, adapter, CHAT_PATH, request)
+                await self._proxy_json(send, call, adapter, CHAT_PATH, body.forward(target.model))
         elif call.interface == EMBEDDING and isinstance(adapter, OpenAIEmbeddings):
-            request["model"] = target.model
-            await self._proxy_json(send, call, adapter, EMBEDDINGS_PATH, request)
+            await self._proxy_json(send, call, adapter, EMBEDDINGS_PATH, body.forward(target.model))
         elif call.interface == LLM and stream and isinstance(adapter, AsyncLLMRuntime):
+            request["model"] = target.model
             await self._adapter_stream(send, call, adapter, request)
         elif call.interface == LLM and isinstance(adapter, LLMRuntime):
+            request["model"] = target.model
             response = await asyncio.to_thread(adapter.chat, ChatRequest(body=request))
             if response.usage is not None:
                 call.prompt_tokens = response.usage.prompt_tokens
@@ -502,29 +509,24 @@ class Gateway:
             raise InternalError(f"{target.kind} runtime cannot serve {call.interface}")
 
     async def _proxy_json(
-        self, send: Send, call: _Call, adapter: HttpAdapter, path: str, request: dict[str, Any]
+        self, send: Send, call: _Call, adapter: HttpAdapter, path: str, content: bytes
     ) -> None:
-        url = adapter._url(path)
-        response = await self._client(url).post(
-            url, content=json.dumps(request).encode(), headers=_upstream_headers(adapter)
-        )
+        url = adapter.endpoint_url(path)
+        response = await self._client(url).post(url, content=content, headers=self._upstream_headers(adapter))
         if response.status_code >= 400:
             raise error_from_response(response)
         content = response.content
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            usage = json.loads(content).get("usage") or {}
-            call.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            call.completion_tokens = int(usage.get("completion_tokens") or 0)
+        usage = _usage_of(content)
+        if usage is not None:
+            call.prompt_tokens, call.completion_tokens = usage
         await self._send_json(send, call, 200, content)
 
     async def _proxy_stream(
-        self, send: Send, call: _Call, adapter: HttpAdapter, request: dict[str, Any], *, strip_usage: bool
+        self, send: Send, call: _Call, adapter: HttpAdapter, content: bytes, *, strip_usage: bool
     ) -> None:
-        url = adapter._url(CHAT_PATH)
+        url = adapter.endpoint_url(CHAT_PATH)
         client = self._client(url)
-        upstream = client.build_request(
-            "POST", url, content=json.dumps(request).encode(), headers=_upstream_headers(adapter)
-        )
+        upstream = client.build_request("POST", url, content=content, headers=self._upstream_headers(adapter))
         response = await client.send(upstream, stream=True)
         try:
             if response.status_code >= 400:
@@ -655,24 +657,35 @@ class Gateway:
             input_count=call.input_count,
             generation_ms=generation_ms,
         )
-        self._spawn(self._publish(event))
+        self.batcher.usage(event)
         now = time.monotonic()
         if now - self._last_mark.get(call.asset_id, 0.0) >= self.config.mark_request_every_s:
             self._last_mark[call.asset_id] = now
             self._spawn(self._db(_mark_request_finished, call.asset_id))
 
-    async def _publish(self, event: UsageEvent) -> None:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                publish(pipe, [event])  # an async pipeline's xadd only queues
-                await pipe.execute()
-        except Exception:
-            log.warning("gateway: usage event for %s lost", event.asset_id, exc_info=True)
 
+class _Renewal:
+    """Renews a lease every third of its TTL while a (long, streamed) request holds it."""
 
-def _upstream_headers(adapter: HttpAdapter) -> dict[str, str]:
-    # Never the caller's Authorization: that is a hub token, not the runtime's key.
-    return {"content-type": "application/json", **adapter._headers()}
+    def __init__(self, gateway: Gateway, lease: Lease, ttl_s: float) -> None:
+        self.gateway = gateway
+        self.lease = lease
+        self.ttl_s = ttl_s
+        self.loop = asyncio.get_running_loop()
+        self.handle: asyncio.TimerHandle | None = self.loop.call_later(ttl_s / 3, self._due)
+
+    def _due(self) -> None:
+        self.gateway._spawn(self._renew())
+        self.handle = self.loop.call_later(self.ttl_s / 3, self._due)
+
+    async def _renew(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.gateway.leases.renew(self.lease.lease_id, self.ttl_s)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -699,6 +712,129 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise BadRequest("the request body must be a JSON object")
     return request
+
+
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_STREAM_OPTIONS = ',"stream_options":{"include_usage":true}'
+
+
+class _Body:
+    """A request body parsed once, remembering where its top-level ``model`` value sits.
+
+    Forwarding swaps the model name (and may add ``stream_options``) by splicing the
+    client's own bytes rather than serializing the parsed object again: a long chat
+    history costs one parse on the way through, not a parse and a dump.
+    """
+
+    __slots__ = ("_raw", "_span", "_text", "data")
+
+    def __init__(self, data: dict[str, Any], raw: bytes, text: str, span: tuple[int, int] | None) -> None:
+        self.data = data
+        self._raw = raw
+        self._text = text
+        self._span = span
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _Body:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            text = ""
+        start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
+        if not text.startswith("{", start):  # not UTF-8, or not an object: json.loads judges
+            return cls(_parse_json(raw), raw, "", None)
+        try:
+            data, span = _scan_object(text, start)
+        except ValueError:
+            raise BadRequest("the request body is not valid JSON") from None
+        return cls(data, raw, text, span)
+
+    def forward(self, model: str, *, stream_options: bool = False) -> bytes:
+        """The body for the runtime: ``model`` set to its name there; usage asked for if told."""
+        if self._span is None:  # no (or a repeated) "model" key: serialize afresh
+            data = {**self.data, "model": model}
+            if stream_options:
+                data["stream_options"] = {"include_usage": True}
+            return json.dumps(data).encode()
+        start, end = self._span
+        if len(self._text) == len(self._raw):  # ASCII: text offsets are byte offsets
+            out = self._raw[:start] + json.dumps(model).encode() + self._raw[end:]
+        else:
+            out = (self._text[:start] + json.dumps(model) + self._text[end:]).encode()
+        if stream_options:
+            close = out.rindex(b"}")
+            out = out[:close] + _STREAM_OPTIONS.encode() + out[close:]
+        return out
+
+
+def _scan_object(text: str, idx: int) -> tuple[dict[str, Any], tuple[int, int] | None]:
+    """``json.loads`` of the object at ``text[idx]``, plus the span of its one ``model`` value.
+
+    Each top-level value is decoded by the json module's C scanner; only the handful of
+    top-level keys are walked here. Raises ``ValueError`` on anything ``json.loads`` rejects.
+    """
+    data: dict[str, Any] = {}
+    span: tuple[int, int] | None = None
+    models = 0
+    idx = _WHITESPACE.match(text, idx + 1).end()  # type: ignore[union-attr]
+    if text.startswith("}", idx):
+        idx += 1
+    else:
+        while True:
+            if not text.startswith('"', idx):
+                raise ValueError("expected a key")
+            key, idx = scanstring(text, idx + 1)
+            idx = _WHITESPACE.match(text, idx).end()  # type: ignore[union-attr]
+            if not text.startswith(":", idx):
+                raise ValueError("expected ':'")
+            idx = _WHITESPACE.match(text, idx + 1).end()  # type: ignore[union-attr]
+            value, end = _DECODER.raw_decode(text, idx)
+            if key == "model":
+                span, models = (idx, end), models + 1
+            data[key] = value
+            idx = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+            if text.startswith(",", idx):
+                idx = _WHITESPACE.match(text, idx + 1).end()  # type: ignore[union-attr]
+                continue
+            if text.startswith("}", idx):
+                idx += 1
+                break
+            raise ValueError("expected ',' or '}'")
+    if _WHITESPACE.match(text, idx).end() != len(text):  # type: ignore[union-attr]
+        raise ValueError("extra data after the object")
+    return data, span if models == 1 else None
+
+
+def _usage_of(content: bytes) -> tuple[int, int] | None:
+    """(prompt_tokens, completion_tokens) of an OpenAI response body, or None without usage.
+
+    Servers put ``usage`` after the (possibly huge: embeddings) payload, so the last
+    ``"usage"`` key is decoded on its own; anything unexpected falls back to a full parse.
+    """
+    at = content.rfind(b'"usage"')
+    if at < 0:
+        return None
+    usage: Any = None
+    if at > 0 and content[at - 1 : at] != b"\\":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            text = content[at + 7 :].decode()
+            idx = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
+            if text.startswith(":", idx):
+                idx = _WHITESPACE.match(text, idx + 1).end()  # type: ignore[union-attr]
+                usage, _ = _DECODER.raw_decode(text, idx)
+    if not isinstance(usage, dict):
+        try:
+            parsed = json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        usage = parsed.get("usage") if isinstance(parsed, dict) else None
+        if not isinstance(usage, dict):
+            return None
+    try:
+        return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    except (ValueError, TypeError):
+        return None
 
 
 def _check_chat(request: dict[str, Any]) -> None:

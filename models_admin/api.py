@@ -223,8 +223,14 @@ def get_revision(request: HttpRequest, revision_id: int = RevisionId) -> dict[st
     return _revision_out(get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id))
 
 
+# The permission each decision needs (the service checks it again, and audits a refusal).
+# Asking for it here, not "view", lets a token scoped for exactly this (``write`` or
+# ``approve``) do it, and refuses a caller without it before looking the revision up.
+DECISION_ACTION = {"submit": "edit", "withdraw": "edit", "approve": "approve", "reject": "approve"}
+
+
 def _decide(request: HttpRequest, revision_id: int, verb: str, **kwargs: Any) -> dict[str, Any]:
-    who = require(request, "view")
+    who = require(request, DECISION_ACTION[verb])
     revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
     service = getattr(governance, f"do_{verb}_revision")
     service(revision, actor=who.actor(), **kwargs)

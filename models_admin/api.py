@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 from ninja.params.functions import Path, Query
 
 from models_admin import governance
@@ -156,7 +156,7 @@ def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
 
 
 @router.post("", response=with_errors(RevisionOut, 201), summary="Create an asset (as a draft revision)")
-def create_asset(request: HttpRequest, body: DocumentIn) -> tuple[int, dict[str, Any]]:
+def create_asset(request: HttpRequest, body: DocumentIn) -> Status[dict[str, Any]]:
     who = require(request, "edit")
     _no_nul(body.document)
     asset_id = body.document.get("asset_id")
@@ -165,7 +165,7 @@ def create_asset(request: HttpRequest, body: DocumentIn) -> tuple[int, dict[str,
             409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
         )
     revision, _ = governance.do_create_draft(body.document, actor=who.actor())
-    return 201, _revision_out(revision)
+    return Status(201, _revision_out(revision))
 
 
 @router.put("/{asset_id}", response=with_errors(RevisionOut), summary="Update an asset (its draft revision)")

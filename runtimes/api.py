@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 from ninja.params.functions import Path, Query
 
 from models_admin.models import Asset
@@ -212,7 +212,7 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
     response=with_errors(LeaseOut, 201),
     summary="Take a concurrency slot (429 + Retry-After when full)",
 )
-def acquire_lease(request: HttpRequest, body: LeaseIn) -> tuple[int, dict[str, Any]]:
+def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]:
     _gateway_caller(request)
     limit = live_max_concurrency(body.asset_id)
     got = leases.try_acquire(body.asset_id, limit or 2**31 - 1, body.ttl_s)
@@ -220,7 +220,7 @@ def acquire_lease(request: HttpRequest, body: LeaseIn) -> tuple[int, dict[str, A
         raise RuntimeBusy(
             f"model {body.asset_id!r} has all {limit} slots leased", retry_after=got.retry_after
         )
-    return 201, _lease_out(got)
+    return Status(201, _lease_out(got))
 
 
 @gateway_router.post(
@@ -237,18 +237,18 @@ def renew_lease(request: HttpRequest, body: LeaseRenewIn, lease_id: str = LeaseI
 @gateway_router.delete(
     "/leases/{lease_id}", response=with_errors(None, 204), summary="Release a lease (idempotent)"
 )
-def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> tuple[int, None]:
+def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> Status[None]:
     _gateway_caller(request)
     leases.release(lease_id)
-    return 204, None
+    return Status(204, None)
 
 
 @gateway_router.post(
     "/usage", response=with_errors(AcceptedOut, 202), summary="Report usage events (onto a Redis stream)"
 )
-def report_usage(request: HttpRequest, body: UsageIn) -> tuple[int, dict[str, int]]:
+def report_usage(request: HttpRequest, body: UsageIn) -> Status[dict[str, int]]:
     _gateway_caller(request)
     with usage_client().pipeline(transaction=False) as pipe:
         publish(pipe, [UsageEvent(**item.dict()) for item in body.events])
         pipe.execute()
-    return 202, {"accepted": len(body.events)}
+    return Status(202, {"accepted": len(body.events)})

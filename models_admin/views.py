@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from models_admin import catalog, governance
@@ -87,6 +87,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 
 @login_required
+@require_safe  # a page: a POST to it is refused (405), not rendered
 def model_list(request: HttpRequest) -> HttpResponse:
     _require(request, "view")
     query = catalog.ModelsQuery.from_params(request.GET)
@@ -111,6 +112,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe  # a page: a POST to it is refused (405), not rendered
 def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
     _require(request, "view")
     asset = get_object_or_404(catalog.annotated_assets(), asset_id=asset_id)
@@ -258,6 +260,7 @@ def _problems(exc: Exception) -> list[str]:
 
 
 @login_required
+@require_safe  # a page: a POST to it is refused (405), not rendered
 def approvals(request: HttpRequest) -> HttpResponse:
     _require(request, "view")
     items = catalog.approval_items(request.user)
@@ -296,6 +299,7 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
 
 
 @login_required
+@require_safe  # a page: a POST to it is refused (405), not rendered
 def activity(request: HttpRequest) -> HttpResponse:
     _require(request, "view")
     events = catalog.lifecycle_events(asset=None)
@@ -304,6 +308,7 @@ def activity(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe  # a page: a POST to it is refused (405), not rendered
 def audit(request: HttpRequest) -> HttpResponse:
     _require(request, "view")
     entries = AuditEntry.objects.all()

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class RuntimesConfig(AppConfig):
     name = "runtimes"
     verbose_name = "Runtimes"
+
+    def ready(self) -> None:
+        # Every process, not just the web server: a Celery worker that moves a runtime's state
+        # must tell the gateways to drop their cached target for that model.
+        from runtimes.gateway.cache import connect_signals
+
+        connect_signals()

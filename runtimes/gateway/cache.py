@@ -95,6 +95,12 @@ def _state_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     announce(str(asset.asset_id) if asset is not None else ALL)
 
 
+def _event_recorded(sender: Any, instance: Any, created: bool = True, **kwargs: Any) -> None:
+    # The lifecycle moves a state with one conditional UPDATE (no post_save for RuntimeState)
+    # and records a LifecycleEvent in the same transaction: that row is the change's signal.
+    _state_changed(sender, instance)
+
+
 def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     announce(TOKENS)
 
@@ -103,25 +109,33 @@ _connected = False
 
 
 def connect_signals() -> None:
-    """Announce saves/deletes of assets, runtime states and API tokens. Idempotent."""
+    """Announce saves/deletes of assets, runtime states (and lifecycle events) and API tokens.
+
+    Called from ``RuntimesConfig.ready()``, so every process that writes these rows (web,
+    Celery workers, management commands) announces its changes. Idempotent.
+    """
     global _connected
     if _connected:
         return
     from django.apps import apps
     from django.db.models.signals import post_delete, post_save
 
-    hooks: list[tuple[str, str, Callable[..., None]]] = [
-        ("models_admin", "Asset", _asset_changed),
-        ("runtimes", "RuntimeState", _state_changed),
-        ("models_admin", "ApiToken", _token_changed),
+    hooks: list[tuple[str, str, Callable[..., None], bool]] = [
+        ("models_admin", "Asset", _asset_changed, True),
+        ("runtimes", "RuntimeState", _state_changed, True),
+        # Saves only: deleting an asset cascades over its events, and the asset's own delete
+        # already announces it.
+        ("runtimes", "LifecycleEvent", _event_recorded, False),
+        ("models_admin", "ApiToken", _token_changed, True),
     ]
-    for app_label, model_name, hook in hooks:
+    for app_label, model_name, hook, on_delete in hooks:
         try:
             model = apps.get_model(app_label, model_name)
         except LookupError:
             continue  # not built yet by its owner; the TTL covers it meanwhile
         post_save.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-save")
-        post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-delete")
+        if on_delete:
+            post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-delete")
     _connected = True
 
 

@@ -11,6 +11,9 @@ if missing) and its own Redis db (15, flushed), so a running hub is not disturbe
 2. Lag: while a background producer reports ``--background-rate`` events/s for other
    assets, a probe reports one event and polls ``live_rates`` (what Hub-UI reads) until
    the event is counted; repeated ``--probes`` times.
+3. Read cost: ``live_rates`` over 100 asset ids (the models page's one read), first with all
+   100 active (``--per-second`` events each in every second of the window), then with none
+   of them active; ``--reads`` times each.
 
 Prints a table, then one JSON line with the same figures.
 """
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--reads", type=int, default=60, help="live_rates reads per read-cost case")
+    parser.add_argument("--per-second", type=int, default=2, help="events per asset and second (read cost)")
     parser.add_argument(
         "--background-rate", type=float, default=1_000.0, help="events/s during the lag probes"
     )
@@ -149,6 +154,37 @@ def main() -> None:
         stop.set()
         thread.join()
 
+    # 3. Read cost of live_rates over 100 ids: all active, then none.
+    def read_ms(ids: list[str]) -> list[float]:
+        samples = []
+        for _ in range(args.reads):
+            r0 = time.perf_counter()
+            rates = live_rates(ids, client=client, with_sessions=False)
+            samples.append((time.perf_counter() - r0) * 1000)
+        assert len(rates) == len(ids)
+        return samples
+
+    active_ids = [f"rates-{i}" for i in range(100)]
+    now = time.time()
+    pipe = client.pipeline(transaction=False)
+    publish(
+        pipe,
+        [
+            UsageEvent(
+                asset_id, "llm-runtime", now - age - 0.2 - n / 100, 80.0 + n + age, 200, 20, 64, 0, 400.0
+            )
+            for asset_id in active_ids
+            for age in range(60)
+            for n in range(args.per_second)
+        ],
+    )
+    pipe.execute()
+    fold_live(client, limit=10**7)
+    active_rates = live_rates(active_ids, client=client, with_sessions=False)
+    assert all(r.requests > 0 for r in active_rates.values()), "not all 100 assets active"
+    active_reads = read_ms(active_ids)
+    idle_reads = read_ms([f"idle-{i}" for i in range(100)])
+
     figures = {
         "events": args.events,
         "ingest_rollup_events_per_s": round(args.events / rollup_s),
@@ -160,6 +196,11 @@ def main() -> None:
         "live_rates_read_p95_ms": round(percentile(reads, 95) * 1000, 2),
         "background_events_per_s": args.background_rate,
         "probes": len(lags),
+        "live_rates_100_active_p50_ms": round(statistics.median(active_reads), 2),
+        "live_rates_100_active_p95_ms": round(percentile(active_reads, 95), 2),
+        "live_rates_100_idle_p50_ms": round(statistics.median(idle_reads), 2),
+        "live_rates_100_idle_p95_ms": round(percentile(idle_reads, 95), 2),
+        "live_rates_reads": args.reads,
     }
     rows = [
         ("ingest, per-minute rollups (events/s)", figures["ingest_rollup_events_per_s"], ">= 5000"),
@@ -169,6 +210,10 @@ def main() -> None:
         ("report -> visible p95 (ms)", figures["lag_p95_ms"], "<= 2000"),
         ("report -> visible max (ms)", figures["lag_max_ms"], ""),
         ("live_rates read p95 (ms)", figures["live_rates_read_p95_ms"], ""),
+        ("live_rates 100 ids, all active p50 (ms)", figures["live_rates_100_active_p50_ms"], ""),
+        ("live_rates 100 ids, all active p95 (ms)", figures["live_rates_100_active_p95_ms"], ""),
+        ("live_rates 100 ids, none active p50 (ms)", figures["live_rates_100_idle_p50_ms"], ""),
+        ("live_rates 100 ids, none active p95 (ms)", figures["live_rates_100_idle_p95_ms"], ""),
     ]
     print(f"{'metric':<42}{'value':>14}  target")
     for label, value, target in rows:

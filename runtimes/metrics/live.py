@@ -4,12 +4,19 @@ The gateway appends :class:`~runtimes.usage.UsageEvent` entries to the usage str
 :func:`fold_live` folds new entries into per-second buckets, one hash per asset and
 second (``hub:live:<asset_id>:<second>``, fields ``<interface>|<counter>``) and one
 bounded list of latency samples per asset and second; both expire after two windows.
-The fold advances one cursor key (``hub:live:cursor``) in the same MULTI/EXEC as the
-increments, under WATCH, so each entry is counted exactly once however many processes
-fold at the same time (a lost race just retries on the new cursor).
+The same MULTI/EXEC keeps an index of which assets have data: ``hub:live-index:second``
+(asset → the latest second it has a bucket for) and ``hub:live-index:written`` (asset →
+when its buckets were last written, to drop members whose buckets have all expired).
+The fold advances one cursor key (``hub:live:cursor``) in that MULTI/EXEC too, under
+WATCH, so each entry is counted exactly once however many processes fold at the same
+time (a lost race just retries on the new cursor).
 
 :func:`live_rates` first folds whatever arrived since the last fold (so what a caller
-reads is at most one round trip old), then reads the window in one pipeline. An event
+reads is at most one round trip old), then asks the index (one ZMSCORE) which of the
+assets can have data in the window: the others get the "no data" answer without their
+buckets being read. The window of the rest is summed inside Redis by one Lua script
+call (:data:`_WINDOW_SCRIPT`), which answers per asset and interface the counter sums
+and the latency percentiles instead of thousands of raw replies. An event
 belongs to the second its request *finished* (``started_at + duration_ms``), the same
 rule the per-minute rollups use. Only entries younger than the window (by stream id)
 are folded: older ones cannot change a live rate, so a backlog never slows a reader.
@@ -38,6 +45,13 @@ BUCKET_TTL_S = 2 * WINDOW_S + 10
 LATENCY_SAMPLES_PER_SECOND = 256  # per asset and second: bounds memory, exact below it
 FOLD_BATCH = 5_000
 LIVE_CURSOR_KEY = "hub:live:cursor"
+# Index of assets with data: member asset_id, score the latest second with a bucket (ZADD GT)…
+LIVE_INDEX_KEY = "hub:live-index:second"
+# …and the wall-clock second its buckets were last written, to prune members whose buckets
+# expired (BUCKET_TTL_S after that write); the extra window is a margin for clock skew.
+LIVE_WRITTEN_KEY = "hub:live-index:written"
+INDEX_PRUNE_AFTER_S = BUCKET_TTL_S + WINDOW_S
+INDEX_PRUNE_BATCH = 1_000
 _MAX_RACES = 5
 
 Clock = Callable[[], float]
@@ -137,8 +151,29 @@ def fold_live(client: Redis | None = None, *, wall_clock: Clock = time.time, lim
                 )
                 if not entries:
                     return folded
+                wall_s = int(wall_clock())
+                expired = cast(
+                    list[bytes],
+                    pipe.zrangebyscore(
+                        LIVE_WRITTEN_KEY,
+                        "-inf",
+                        f"({wall_s - INDEX_PRUNE_AFTER_S}",
+                        start=0,
+                        num=INDEX_PRUNE_BATCH,
+                    ),
+                )
+                folds = _fold_entries(entries)
+                latest: dict[str, int] = {}
+                for asset_id, second in folds:
+                    latest[asset_id] = max(second, latest.get(asset_id, second))
                 pipe.multi()
-                for (asset_id, second), fold in _fold_entries(entries).items():
+                if expired:  # before the ZADDs below, which re-add whatever this batch writes
+                    pipe.zrem(LIVE_INDEX_KEY, *expired)
+                    pipe.zrem(LIVE_WRITTEN_KEY, *expired)
+                if latest:
+                    pipe.zadd(LIVE_INDEX_KEY, cast(Mapping[Any, Any], latest), gt=True)
+                    pipe.zadd(LIVE_WRITTEN_KEY, dict.fromkeys(latest, wall_s))
+                for (asset_id, second), fold in folds.items():
                     key = _bucket_key(asset_id, second)
                     for name, n in fold.ints.items():
                         if n:
@@ -211,21 +246,22 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
 
 @dataclass
 class _Acc:
+    """Counter sums over the window, and latency percentiles computed where the samples are."""
+
     ints: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_INT_FIELDS, 0))
     floats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_FLOAT_FIELDS, 0.0))
-    latencies: list[float] = field(default_factory=list)
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
 
     def add(self, other: _Acc) -> None:
         for k, n in other.ints.items():
             self.ints[k] += n
         for k, x in other.floats.items():
             self.floats[k] += x
-        self.latencies.extend(other.latencies)
 
     def rates(self, window_s: int) -> dict[str, Any]:
         req, err = self.ints["req"], self.ints["err"]
         gms = self.floats["gms"]
-        lat = sorted(self.latencies)
         return {
             "requests": req,
             "errors": err,
@@ -234,10 +270,134 @@ class _Acc:
             "gen_tokens_per_s": self.ints["gtok"] / (gms / 1000.0) if gms > 0 else None,
             "inputs_per_s": self.ints["in"] / window_s,
             "batch_size": self.ints["in"] / req if req and self.ints["in"] else None,
-            "latency_p50_ms": percentile(lat, 50),
-            "latency_p95_ms": percentile(lat, 95),
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
             "error_rate": err / req if req else None,
         }
+
+
+@dataclass
+class _Window:
+    """One asset's window: per interface (in order of first appearance) and all together."""
+
+    interfaces: dict[str, _Acc] = field(default_factory=dict)
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+
+
+_WINDOW_SCRIPT = """
+-- Sum each asset's per-second buckets over the window; Redis 6.2 Lua (5.1).
+-- KEYS: per asset, for each second of the window in ascending order, the bucket hash then
+--       the latency list (2 * ARGV[1] keys per asset, computed by the caller).
+-- ARGV[1]: seconds in the window.
+-- Reply: per asset {p50, p95, iface...} where each iface is {name, {field, sum, ...}, p50, p95};
+--        percentiles are nearest-rank over the latency samples, nil when there are none.
+--        Numbers are %.17g strings, so Python reads back the very doubles summed here.
+local per_asset = 2 * tonumber(ARGV[1])
+local function num(x) return string.format('%.17g', x) end
+local function pct(sorted, p)
+  local n = #sorted
+  if n == 0 then return false end
+  local rank = math.ceil(p / 100.0 * n)
+  if rank < 1 then rank = 1 end
+  return num(sorted[rank])
+end
+local function split(text)  -- like Python's text.rpartition('|')
+  local head, tail = string.match(text, '^(.*)|(.-)$')
+  if head == nil then return '', text end
+  return head, tail
+end
+local field_parts = {}  -- split() memo for hash fields, which repeat in every second
+local function split_field(text)
+  local known = field_parts[text]
+  if known == nil then
+    known = {split(text)}
+    field_parts[text] = known
+  end
+  return known[1], known[2]
+end
+local out = {}
+for base = 0, #KEYS - 1, per_asset do
+  local names, sums, fields, samples, all = {}, {}, {}, {}, {}
+  local function iface(name)
+    if sums[name] == nil then
+      names[#names + 1] = name
+      sums[name], fields[name], samples[name] = {}, {}, {}
+    end
+    return name
+  end
+  for i = base + 1, base + per_asset, 2 do
+    local bucket = redis.call('HGETALL', KEYS[i])
+    for j = 1, #bucket, 2 do
+      local name, field = split_field(bucket[j])
+      local x = tonumber(bucket[j + 1])
+      if x ~= nil then
+        local acc = sums[iface(name)]
+        if acc[field] == nil then
+          acc[field] = 0
+          fields[name][#fields[name] + 1] = field
+        end
+        acc[field] = acc[field] + x
+      end
+    end
+    local lat = redis.call('LRANGE', KEYS[i + 1], 0, -1)
+    for j = 1, #lat do
+      local name, ms = split(lat[j])
+      local x = tonumber(ms)
+      if x ~= nil then
+        local list = samples[iface(name)]
+        list[#list + 1] = x
+        all[#all + 1] = x
+      end
+    end
+  end
+  table.sort(all)
+  local reply = {pct(all, 50), pct(all, 95)}
+  for _, name in ipairs(names) do
+    local flat = {}
+    for _, field in ipairs(fields[name]) do
+      flat[#flat + 1] = field
+      flat[#flat + 1] = num(sums[name][field])
+    end
+    table.sort(samples[name])
+    reply[#reply + 1] = {name, flat, pct(samples[name], 50), pct(samples[name], 95)}
+  end
+  out[#out + 1] = reply
+end
+return out
+"""
+
+
+def _window_keys(asset_id: str, seconds: range) -> list[str]:
+    keys: list[str] = []
+    for second in seconds:
+        keys += (_bucket_key(asset_id, second), _latency_key(asset_id, second))
+    return keys
+
+
+def _optional_float(raw: bytes | None) -> float | None:
+    return None if raw is None else float(raw)
+
+
+def _read_window(client: Redis, asset_ids: list[str], seconds: range) -> dict[str, _Window]:
+    """Each asset's sums and latency percentiles over ``seconds``, in one script call."""
+    keys = [key for asset_id in asset_ids for key in _window_keys(asset_id, seconds)]
+    script = client.register_script(_WINDOW_SCRIPT)
+    replies = cast(list[list[Any]], script(keys=keys, args=[len(seconds)], client=client))
+    windows: dict[str, _Window] = {}
+    for asset_id, (p50, p95, *interfaces) in zip(asset_ids, replies, strict=True):
+        window = _Window(latency_p50_ms=_optional_float(p50), latency_p95_ms=_optional_float(p95))
+        for raw_name, flat, if_p50, if_p95 in interfaces:
+            acc = _Acc(latency_p50_ms=_optional_float(if_p50), latency_p95_ms=_optional_float(if_p95))
+            for raw_field, raw_sum in zip(flat[::2], flat[1::2], strict=True):
+                name = _text(raw_field)
+                if name in acc.ints:
+                    acc.ints[name] += int(float(raw_sum))
+                elif name in acc.floats:
+                    acc.floats[name] += float(raw_sum)
+            window.interfaces[_text(raw_name)] = acc
+        windows[asset_id] = window
+    return windows
 
 
 def live_rates(
@@ -249,8 +409,10 @@ def live_rates(
     with_sessions: bool = True,
 ) -> dict[str, LiveRates]:
     """Live rates for each asset over the ``WINDOW_S`` seconds ending at ``now`` (default:
-    the wall clock), read in one pipeline. Every asset asked for is in the answer; one
-    with no traffic has zero rates and ``None`` for latencies, speed and error rate."""
+    the wall clock). Every asset asked for is in the answer; one with no traffic has zero
+    rates and ``None`` for latencies, speed and error rate. Costs two round trips after the
+    fold however many assets are asked for: the index, then one script over the assets
+    that have data in the window."""
     ids = list(dict.fromkeys(asset_ids))
     if not ids:
         return {}
@@ -259,31 +421,17 @@ def live_rates(
         fold_live(client)
     end = int(time.time() if now is None else now)
     seconds = range(end - WINDOW_S + 1, end + 1)
-    pipe = client.pipeline(transaction=False)
-    for asset_id in ids:
-        for second in seconds:
-            pipe.hgetall(_bucket_key(asset_id, second))
-            pipe.lrange(_latency_key(asset_id, second), 0, -1)
-    replies = iter(pipe.execute())
+    # An asset whose latest bucket is older than the window has nothing in it.
+    latest = client.zmscore(LIVE_INDEX_KEY, ids)
+    active = [a for a, second in zip(ids, latest, strict=True) if second is not None and second >= seconds[0]]
+    windows = _read_window(client, active, seconds) if active else {}
     sessions = _active_sessions(client, ids) if with_sessions else {}
 
     result: dict[str, LiveRates] = {}
     for asset_id in ids:
-        per_interface: dict[str, _Acc] = defaultdict(_Acc)
-        for _ in seconds:
-            bucket = cast(dict[bytes, bytes], next(replies))
-            for raw_name, raw_value in bucket.items():
-                interface, _, name = _text(raw_name).rpartition("|")
-                acc = per_interface[interface]
-                if name in acc.ints:
-                    acc.ints[name] += int(raw_value)
-                elif name in acc.floats:
-                    acc.floats[name] += float(raw_value)
-            for sample in cast(list[bytes], next(replies)):
-                interface, _, ms = _text(sample).rpartition("|")
-                per_interface[interface].latencies.append(float(ms))
-        total = _Acc()
-        for acc in per_interface.values():
+        window = windows.get(asset_id) or _Window()
+        total = _Acc(latency_p50_ms=window.latency_p50_ms, latency_p95_ms=window.latency_p95_ms)
+        for acc in window.interfaces.values():
             total.add(acc)
         result[asset_id] = LiveRates(
             asset_id=asset_id,
@@ -291,7 +439,7 @@ def live_rates(
             active_sessions=sessions.get(asset_id),
             interfaces={
                 name: InterfaceRates(interface=name, **acc.rates(WINDOW_S))
-                for name, acc in sorted(per_interface.items())
+                for name, acc in sorted(window.interfaces.items())
             },
             **total.rates(WINDOW_S),
         )

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from redis import Redis
 
 from runtimes.leases import Leases
-from runtimes.metrics.live import WINDOW_S, fold_live, live_rates
+from runtimes.metrics.live import (
+    INDEX_PRUNE_AFTER_S,
+    LIVE_INDEX_KEY,
+    WINDOW_S,
+    fold_live,
+    live_rates,
+)
 from runtimes.usage import UsageEvent, publish
 
 NOW = 1_700_000_000.0  # fixed clock: the window is the seconds NOW-59 … NOW
@@ -147,3 +154,29 @@ def test_it_skips_malformed_entries(redis_client: Redis) -> None:
     publish(redis_client, [llm(NOW - 1, duration_ms=10, completion=1)])
 
     assert live_rates(["qwen"], now=NOW, client=redis_client)["qwen"].requests == 1
+
+
+def test_it_answers_no_data_once_an_assets_data_left_the_window(redis_client: Redis) -> None:
+    publish(redis_client, [llm(NOW - 100, duration_ms=10, completion=1), embed(NOW - 1, inputs=4)])
+
+    now = live_rates(["qwen", "bge"], now=NOW, client=redis_client)
+    earlier = live_rates(["qwen", "bge"], now=NOW - 90, client=redis_client)
+
+    assert now["qwen"].requests == 0
+    assert now["qwen"].latency_p50_ms is None
+    assert now["qwen"].interfaces == {}
+    assert now["bge"].requests == 1
+    assert earlier["qwen"].requests == 1
+    assert earlier["qwen"].latency_p95_ms == 10
+    assert earlier["bge"].requests == 0
+
+
+def test_it_forgets_assets_whose_buckets_have_expired(redis_client: Redis) -> None:
+    publish(redis_client, [llm(NOW - 1, duration_ms=10, completion=1)])
+    fold_live(redis_client, wall_clock=lambda: time.time() - INDEX_PRUNE_AFTER_S - 1)  # long ago
+    publish(redis_client, [embed(NOW - 1, inputs=4)])
+
+    fold_live(redis_client)
+
+    assert redis_client.zscore(LIVE_INDEX_KEY, "qwen") is None
+    assert redis_client.zscore(LIVE_INDEX_KEY, "bge") == int(NOW - 1)

@@ -10,7 +10,9 @@ machine load:
 - proxied / direct throughput at concurrency 32;
 - ``POST /api/v1/gateway/resolve`` throughput / a bare django-ninja endpoint's
   (``GET /api/v1/ping``) on the same server;
-- lease acquire + release latency (one Lua call each) against Redis.
+- lease acquire + release latency (one Lua call each) against Redis;
+- the hub's CPU time per proxied chat request (``/proc/<pid>/task/*/schedstat``), the
+  figure that stays comparable when the shared machine is busy and latencies are not.
 
 Usage: ``DATABASE_URL=… REDIS_URL=… uv run python bench/gateway.py [--requests 400]``.
 Prints a table, then one JSON object with the same figures as the last line.

@@ -63,7 +63,7 @@ def test_it_keeps_djangos_asgi_middleware_chain_async() -> None:
     from hub.asgi import django_application
 
     django_application.load_middleware(is_async=True)  # what the handler did at import
-    assert iscoroutinefunction(django_application._middleware_chain)
+    assert iscoroutinefunction(django_application._middleware_chain)  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow

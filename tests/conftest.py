@@ -51,3 +51,19 @@ def client_for() -> Callable[[Any], Client]:
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hub_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
+    """The whole hub (Hub-UI, API, gateway) served by uvicorn on a free loopback port.
+
+    Defined here, once: the gateway is one ASGI app per process, bound to the event loop
+    of the server that started it, so a second server in the same test run would share
+    it across loops.
+    """
+    from tests.gateway.conftest import HubServer
+
+    server = HubServer()
+    server.start()
+    yield server
+    server.stop()

@@ -2,7 +2,6 @@
 
 from tests.gateway.conftest import (  # noqa: F401  (pytest fixtures)
     hub,
-    hub_server,
     llama,
     make_live,
     make_token,

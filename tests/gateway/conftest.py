@@ -56,14 +56,6 @@ class HubServer:
         self.thread.join(10)
 
 
-@pytest.fixture(scope="session")
-def hub_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[HubServer]:
-    server = HubServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def hub(hub_server: HubServer, transactional_db: Any, redis_client: Any) -> HubServer:
     from runtimes.gateway.cache import connect_signals

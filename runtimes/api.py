@@ -7,9 +7,12 @@ lifecycle, which answers 409 for an illegal transition.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
@@ -17,7 +20,7 @@ from ninja.params.functions import Path, Query
 
 from models_admin.models import Asset
 from runtimes import leases
-from runtimes.errors import RuntimeBusy
+from runtimes.errors import ModelLoading, RuntimeBusy
 from runtimes.gateway.auth import ApiError, Caller, api_auth
 from runtimes.gateway.cache import connect_signals
 from runtimes.gateway.resolve import live_max_concurrency, resolve_blocking
@@ -168,8 +171,9 @@ def usage_stats(
     return usage_summary(asset.asset_id, datetime.now(UTC) - timedelta(minutes=minutes))
 
 
-# Gateway endpoints (scope ``gateway``). Synchronous: under ASGI with sync middleware an
-# async view would run on a private event loop anyway; a waiting resolve holds its thread.
+# Gateway endpoints (scope ``gateway``).
+
+RESOLVE_POLL_S = 0.25
 
 
 def _gateway_caller(request: HttpRequest) -> Caller:
@@ -179,14 +183,33 @@ def _gateway_caller(request: HttpRequest) -> Caller:
     return who
 
 
+def _resolve_now(request: HttpRequest, body: ResolveIn) -> tuple[Any, bool]:
+    who = _gateway_caller(request)
+    return resolve_blocking(body.model, body.interface, actor=who.actor(), wait_s=0)
+
+
 @gateway_router.post(
     "/resolve",
     response=with_errors(ResolveOut),
     summary="Where a model runs now; wakes a sleeping one (503 + Retry-After after wait_s)",
 )
-def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
-    who = _gateway_caller(request)
-    target, just_started = resolve_blocking(body.model, body.interface, actor=who.actor(), wait_s=body.wait_s)
+async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
+    # Under ASGI every sync view shares one thread, so the wait for a waking model happens
+    # here, on the event loop: each poll is one quick check (a wake already in flight is
+    # joined, not repeated), and the thread is free in between.
+    deadline = time.monotonic() + body.wait_s
+    woke = False
+    while True:
+        try:
+            target, just_started = await sync_to_async(_resolve_now)(request, body)
+            break
+        except ModelLoading:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise
+            woke = True
+            await asyncio.sleep(min(RESOLVE_POLL_S, remaining))
+    just_started = just_started or woke
     return {
         "asset_id": target.asset_id,
         "interface": body.interface,

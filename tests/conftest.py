@@ -6,8 +6,11 @@ ones under ``var/`` (see ``hub/embedded.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -16,6 +19,42 @@ from django.test import Client
 from redis import Redis
 
 User = get_user_model()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_database_url() -> str:
+    """The test database (pytest-django's name) as a URL a child process can use.
+
+    A unix-socket host (the embedded PostgreSQL) goes in the query string, as libpq reads it.
+    """
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "")
+    if s["PASSWORD"]:
+        auth += ":" + quote(s["PASSWORD"])
+    host = s["HOST"] or ""
+    if host.startswith("/"):
+        port = f"&port={s['PORT']}" if s["PORT"] else ""
+        return f"postgresql://{auth}@/{s['NAME']}?host={quote(host)}{port}"
+    port = f":{s['PORT']}" if s["PORT"] else ""
+    return f"postgresql://{auth}@{host or '127.0.0.1'}{port}/{s['NAME']}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a hub process a test starts (worker, aggregator, …): same servers,
+    the test database, this run's secret."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_SETTINGS_MODULE": "hub.settings",
+        "HUB_TESTING": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.update(extra)
+    return env
 
 
 @pytest.fixture

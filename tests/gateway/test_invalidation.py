@@ -8,7 +8,6 @@ only an announcement can empty them within the test.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import child_env
 from tests.gateway.conftest import llm_document, post
 
 pytestmark = pytest.mark.slow
@@ -73,20 +73,7 @@ def warm(hub: Any, llama: Any, make_live: Any, make_token: Any, monkeypatch: Any
 
 
 def worker_env() -> dict[str, str]:
-    from django.conf import settings
-    from django.db import connection
-
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    url = f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "hub.settings",
-        "HUB_TESTING": "1",
-        "PYTHONPATH": str(ROOT),
-    }
+    return child_env()
 
 
 def test_it_forgets_a_target_whose_state_a_worker_process_saved(warm: Callable[[str], Any]) -> None:

@@ -12,15 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from models_admin.models import Asset
 from models_admin.validation import validate_asset_document
 from runtimes.lifecycle import clock
+from tests.conftest import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_LLAMA = REPO / "tests" / "fakes" / "llama_cpp.py"
@@ -144,21 +142,6 @@ def make_asset(tmp_path: Path, markers: list[str]) -> Callable[..., Asset]:
     return make
 
 
-def _database_url() -> str:
-    """The test database (pytest-django's name), as a URL the worker can use."""
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "")
-    if s["PASSWORD"]:
-        auth += ":" + quote(s["PASSWORD"])
-    host = s["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgresql://{auth}@/{s['NAME']}?host={quote(host)}" + (
-            f"&port={s['PORT']}" if s["PORT"] else ""
-        )
-    port = f":{s['PORT']}" if s["PORT"] else ""
-    return f"postgresql://{auth}@{host}{port}/{s['NAME']}"
-
-
 class Workers:
     """Real ``celery -A hub worker`` processes pointed at the test database."""
 
@@ -169,17 +152,7 @@ class Workers:
 
     def start(self, concurrency: int = 1) -> subprocess.Popen[bytes]:
         name = f"w{len(self.procs) + 1}"
-        env = {
-            **os.environ,
-            **WORKER_SETTINGS,
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "SECRET_KEY": settings.SECRET_KEY,
-            "HUB_RUNTIME_LOG_DIR": str(self.runtime_dir),
-            "HUB_TEST_CLOCK": "1",
-            "HUB_TESTING": "1",
-            "PYTHONPATH": str(REPO),
-        }
+        env = child_env(**WORKER_SETTINGS, HUB_RUNTIME_LOG_DIR=str(self.runtime_dir), HUB_TEST_CLOCK="1")
         env.pop("DJANGO_SETTINGS_MODULE", None)
         log = (self.log_dir / f"{name}.log").open("wb")
         proc = subprocess.Popen(

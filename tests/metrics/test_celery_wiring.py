@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from redis import Redis
 
 from hub.context import request_id_var
@@ -24,21 +21,13 @@ from runtimes.metrics import heartbeat
 from runtimes.metrics.tasks import aggregate_usage
 from runtimes.models import UsageTotal
 from runtimes.usage import UsageEvent, publish
+from tests.conftest import child_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _env() -> dict[str, str]:
-    db = connection.settings_dict
-    return {
-        **os.environ,
-        "HUB_TESTING": "1",
-        "LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "hub.settings",
-        "DATABASE_URL": f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    return child_env(LOG_FORMAT="json", PYTHONUNBUFFERED="1")
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from redis import Redis
 
 from runtimes.metrics.rollup import GROUP, aggregate_usage, histogram_percentile, minute_series, usage_summary
 from runtimes.models import UsageCursor, UsageMinute, UsageTotal
 from runtimes.usage import USAGE_STREAM, UsageEvent, publish
+from tests.conftest import child_env
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # a minute boundary
 
@@ -195,14 +194,7 @@ aggregate_usage(checkpoint=stall)
 def test_it_survives_sigkill_mid_batch(redis_client: Redis, tmp_path: Path, step: str) -> None:
     publish(redis_client, known_events())
     marker = tmp_path / "reached"
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "HUB_TESTING": "1",
-        "DJANGO_SETTINGS_MODULE": "hub.settings",
-        "DATABASE_URL": f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    env = child_env()
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, step, str(marker)], env=env)
     try:
         deadline = time.monotonic() + 60

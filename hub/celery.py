@@ -57,6 +57,6 @@ app.conf.update(
 app.autodiscover_tasks()
 app.autodiscover_tasks(["runtimes.metrics"])  # runtimes/metrics/tasks.py: usage rollups, heartbeats
 
-# Request id into task headers and JSON logs; Celery liveness heartbeats (issue 8).
+# Request id into task headers and JSON logs; Celery liveness heartbeats.
 import hub.logging  # noqa: E402, F401
 import runtimes.metrics.heartbeat  # noqa: E402, F401

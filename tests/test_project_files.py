@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +35,27 @@ def test_compose_runs_every_role_from_one_image() -> None:
     images = {services[name].get("image") for name in ("web", "worker", "beat")}
     assert images == {"abs-fabric/hub:latest"}
     assert all(services[name].get("build") == "." for name in ("web", "worker", "beat"))
+
+
+def _compose_command() -> list[str] | None:
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        probe = subprocess.run([*command, "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+def test_compose_accepts_the_file(tmp_path: Path) -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    result = subprocess.run(
+        [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr

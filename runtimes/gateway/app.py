@@ -29,6 +29,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
 import httpx
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
 from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
@@ -86,13 +87,15 @@ class GatewayConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
     max_connections_per_upstream: int = 1000
+    redis_max_connections: int = 256
+    redis_pool_timeout_s: float = 5.0
     mark_request_every_s: float = 10.0
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
         from django.conf import settings
 
-        from hub.env import env_float
+        from hub.env import env_float, env_int
 
         return cls(
             redis_url=settings.REDIS_URL,
@@ -100,6 +103,7 @@ class GatewayConfig:
             target_ttl_s=env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0),
             token_ttl_s=env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0),
             read_timeout_s=env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0),
+            redis_max_connections=env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256),
         )
 
 
@@ -158,7 +162,15 @@ class Gateway:
             if self._started:
                 return
             config = self.config
-            self.redis = AsyncRedis.from_url(config.redis_url)
+            # A blocking pool: a burst beyond its size waits for a free connection instead of
+            # failing with "Too many connections" (redis-py's default pool raises at once).
+            self.redis = AsyncRedis(
+                connection_pool=BlockingConnectionPool.from_url(
+                    config.redis_url,
+                    max_connections=config.redis_max_connections,
+                    timeout=config.redis_pool_timeout_s,
+                )
+            )
             self.leases = AsyncLeases(self.redis)
             self.targets: TTLCache[Target] = TTLCache(config.target_ttl_s)
             self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)

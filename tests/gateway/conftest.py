@@ -20,6 +20,8 @@ from tests.fakes.llama_cpp import FakeLlamaCpp
 from tests.fakes.tei import FakeTEI
 
 os.environ.setdefault("HUB_GATEWAY_WAKE_WAIT_S", "1")
+# A small Redis pool, so the 200-request burst proves a full pool waits rather than fails.
+os.environ.setdefault("HUB_GATEWAY_REDIS_CONNECTIONS", "8")
 
 
 def free_port() -> int:

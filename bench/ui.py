@@ -33,39 +33,9 @@ from django.contrib.auth.models import Group, User  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from tests.ui.seeding import seed_catalog  # noqa: E402
+
 TARGET_P95_MS = 150.0
-
-
-def seed(count: int) -> None:
-    from models_admin.models import Asset
-    from models_admin.validation import validate_asset_document
-    from runtimes.models import RuntimeState
-
-    assets = []
-    for i in range(count):
-        if i % 2:
-            raw = {"interface": "embedding-runtime", "metadata": {"embedding_dim": 768, "precision": "fp16"}}
-        else:
-            raw = {"interface": "llm-runtime", "metadata": {"context_length": 32768}}
-        doc = validate_asset_document(
-            {"asset_id": f"bench-{i:05d}", "display_name": f"Bench model {i}", "version": "1.0.0", **raw}
-        )
-        assets.append(
-            Asset(
-                asset_id=doc["asset_id"],
-                display_name=doc["display_name"],
-                version=doc["version"],
-                interfaces=[doc["interface"]],
-                spec=doc,
-                live_spec=doc,
-            )
-        )
-    created = Asset.objects.bulk_create(assets, batch_size=2000)
-    states = ["running", "sleeping", "stopped", "starting"]
-    RuntimeState.objects.bulk_create(
-        (RuntimeState(asset=a, state=states[n % 4]) for n, a in enumerate(created) if n % 3 == 0),
-        batch_size=2000,
-    )
 
 
 def measure(client: Client, url: str, requests: int, **headers: str) -> list[float]:
@@ -102,7 +72,7 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
-        seed(args.assets)
+        seed_catalog(args.assets, prefix="bench-", states=("running", "sleeping", "stopped", "starting"))
         user = User.objects.create_user("bench", password="bench-pw")
         user.groups.add(Group.objects.get(name="operator"))
         client = Client()

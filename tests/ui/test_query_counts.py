@@ -10,39 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from models_admin.models import Asset
-from models_admin.validation import validate_asset_document
-from runtimes.models import RuntimeState
+from tests.ui.seeding import seed_catalog
 
 MAX_QUERIES = 12
-
-
-def seed(count: int) -> None:
-    """``count`` assets, half LLMs and half embedding models, every third with a runtime state."""
-    assets = []
-    for i in range(count):
-        if i % 2:
-            raw = {"interface": "embedding-runtime", "metadata": {"embedding_dim": 384, "precision": "fp16"}}
-        else:
-            raw = {"interface": "llm-runtime", "metadata": {"context_length": 8192}}
-        doc = validate_asset_document(
-            {"asset_id": f"a{i:05d}", "display_name": f"A {i}", "version": "1", **raw}
-        )
-        assets.append(
-            Asset(
-                asset_id=doc["asset_id"],
-                display_name=doc["display_name"],
-                version=doc["version"],
-                interfaces=[doc["interface"]],
-                spec=doc,
-                live_spec=doc if i % 5 else None,
-            )
-        )
-    created = Asset.objects.bulk_create(assets)
-    RuntimeState.objects.bulk_create(
-        RuntimeState(asset=a, state="running" if n % 2 else "sleeping")
-        for n, a in enumerate(created)
-        if n % 3 == 0
-    )
 
 
 def queries_for(client: Any, url: str, **headers: str) -> int:
@@ -59,11 +29,11 @@ def test_it_makes_the_same_number_of_queries_for_10_and_2000_assets(
     user = make_user()
     user.groups.add(Group.objects.get(name="operator"))
     client = client_for(user)
-    seed(10)
+    seed_catalog(10, unapproved_every=5)
     small = queries_for(client, url)
     small_partial = queries_for(client, url, HX_Request="true")
     Asset.objects.all().delete()
-    seed(2000)
+    seed_catalog(2000, unapproved_every=5)
     large = queries_for(client, url)
     large_partial = queries_for(client, url, HX_Request="true")
     assert small == large

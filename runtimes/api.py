@@ -23,7 +23,7 @@ from runtimes import leases
 from runtimes.errors import ModelLoading, RuntimeBusy
 from runtimes.gateway.auth import ApiError, Caller, api_auth
 from runtimes.gateway.cache import connect_signals
-from runtimes.gateway.resolve import live_max_concurrency, resolve_blocking
+from runtimes.gateway.resolve import live_max_concurrency, resolve_now
 from runtimes.leases import usage_client
 from runtimes.schemas import (
     AcceptedOut,
@@ -183,9 +183,9 @@ def _gateway_caller(request: HttpRequest) -> Caller:
     return who
 
 
-def _resolve_now(request: HttpRequest, body: ResolveIn) -> tuple[Any, bool]:
+def _resolve_now(request: HttpRequest, body: ResolveIn) -> Any:
     who = _gateway_caller(request)
-    return resolve_blocking(body.model, body.interface, actor=who.actor(), wait_s=0)
+    return resolve_now(body.model, body.interface, actor=who.actor())
 
 
 @gateway_router.post(
@@ -201,7 +201,7 @@ async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
     woke = False
     while True:
         try:
-            target, just_started = await sync_to_async(_resolve_now)(request, body)
+            target = await sync_to_async(_resolve_now)(request, body)
             break
         except ModelLoading:
             remaining = deadline - time.monotonic()
@@ -209,7 +209,6 @@ async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
                 raise
             woke = True
             await asyncio.sleep(min(RESOLVE_POLL_S, remaining))
-    just_started = just_started or woke
     return {
         "asset_id": target.asset_id,
         "interface": body.interface,
@@ -218,7 +217,7 @@ async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
         "model": target.model,
         "context_length": target.context_length,
         "max_concurrency": target.max_concurrency,
-        "just_started": just_started,
+        "just_started": woke,
     }
 
 

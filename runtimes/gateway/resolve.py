@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,36 +187,20 @@ def forget(key: str) -> None:
         _policies.pop(key)
 
 
-def resolve_blocking(
-    model: str, interface: str | None, *, actor: Any, wait_s: float, poll_s: float = 0.25
-) -> tuple[Target, bool]:
-    """The running target of ``model`` and whether it had to be woken (``just_started``).
+def resolve_now(model: str, interface: str | None, *, actor: Any) -> Target:
+    """The running target of ``model``: a cached answer when there is one, else :func:`inspect`.
 
-    For synchronous callers (the API's resolve endpoint): a cached answer when there is
-    one; otherwise :func:`inspect`, waking the model and polling up to ``wait_s``, then
-    ``ModelLoading`` with ``Retry-After``. Blocks its thread while waiting.
+    For synchronous callers (the API's resolve endpoint, which does its own waiting). A
+    sleeping on-demand model is woken (a wake in flight is joined) and ``ModelLoading``
+    with ``Retry-After`` is raised until it is ready.
     """
     target = _targets.get(model)
-    if target is not None:
-        if interface is not None:
-            target.check_interface(interface)
-        return target, False
-    deadline = time.monotonic() + wait_s
-    wake, woke = True, False
-    while True:
-        try:
-            target = inspect(model, None, wake=wake, actor=actor)
-        except ModelLoading:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise
-            wake, woke = False, True
-            time.sleep(min(poll_s, remaining))
-            continue
+    if target is None:
+        target = inspect(model, None, wake=True, actor=actor)
         _targets.put(model, target)
-        if interface is not None:
-            target.check_interface(interface)
-        return target, woke
+    if interface is not None:
+        target.check_interface(interface)
+    return target
 
 
 def live_max_concurrency(asset_id: str) -> int | None:

@@ -39,3 +39,17 @@ def test_it_makes_the_same_number_of_queries_for_10_and_2000_assets(
     assert small == large
     assert small_partial == large_partial
     assert large <= MAX_QUERIES
+
+
+def test_the_approvals_queue_costs_the_same_queries_for_2_and_20_revisions(db: Any, client_for: Any) -> None:
+    from tests.governance.factories import submitted_revision, user_with_role
+
+    approver = user_with_role("approver")
+    client = client_for(approver)
+    for _ in range(2):
+        submitted_revision()
+    few = queries_for(client, "/approvals/")
+    for _ in range(18):
+        submitted_revision()
+    many = queries_for(client, "/approvals/")
+    assert many == few

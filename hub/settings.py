@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hub import embedded
 from hub.env import env, env_bool, env_float, env_int, env_list, env_str
+from runtimes.launch_policy import default_allowed_executables
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = embedded.VAR_DIR
@@ -192,3 +193,7 @@ LOGGING = {
 HUB_RECONCILE_INTERVAL_S = env_float("HUB_RECONCILE_INTERVAL_S", 10.0)
 HUB_HEALTH_INTERVAL_S = env_float("HUB_HEALTH_INTERVAL_S", 30.0)
 HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtimes")))
+
+# What runtimes may be and see (docs/runtimes.md). The allow-list replaces the default when set:
+# names are looked up on the PATH, paths match exactly; an empty value allows nothing.
+HUB_LAUNCH_ALLOWED_EXECUTABLES = env_list("HUB_LAUNCH_ALLOWED_EXECUTABLES", default_allowed_executables())

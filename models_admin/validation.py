@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from models_admin.interfaces import InterfaceSpec, MetadataField, get_interface, interface_names
 from runtimes import registry
+from runtimes.launch_policy import executable_problem
 
 ASSET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 HOST_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -275,6 +278,8 @@ def _launch(v: _Validator, raw: Any) -> dict[str, Any] | None:
             "runtime.launch.command",
             "must be a non-empty list of strings, e.g. [llama-server, -m, /models/x.gguf]",
         )
+    elif problem := executable_problem(command, settings.HUB_LAUNCH_ALLOWED_EXECUTABLES):
+        v.error("runtime.launch.command", problem)
     else:
         out["command"] = list(command)
     env = doc.get("env") or {}
@@ -295,7 +300,8 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
     """Validate one asset document and return it normalized.
 
     Raises :class:`AssetValidationError` with every problem found (not just the first).
-    Pure: touches neither the database nor the network.
+    Touches neither the database nor the network; reads the launch and upstream settings
+    (``HUB_LAUNCH_ALLOWED_EXECUTABLES``, ``HUB_RUNTIME_*``).
     """
     v = _Validator()
     if not isinstance(raw, dict):

@@ -6,6 +6,10 @@ serializable ``ProcessHandle``; the launcher also keeps the handles in a JSON st
 file so that a restarted hub can re-adopt what is still running or clean it up. A pid
 alone is not proof of identity (pids are recycled), so every check also compares the
 process start time recorded at launch.
+
+Before spawning, the launcher checks the executable against its allow-list and builds
+the child's environment from scratch (``runtimes.launch_policy``): a process never
+inherits the hub's settings or secrets, and no argument passes through a shell.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from runtimes.errors import HealthCheckFailed, SpawnFailed
+from runtimes.launch_policy import default_allowed_executables, executable_problem, minimal_env
 
 DEFAULT_DIR = Path("var/runtimes")
 LOCALHOST = "127.0.0.1"
@@ -89,10 +94,17 @@ class Launcher:
     """Launches runtime processes and remembers them in ``state_dir/processes.json``.
 
     Safe to use from several processes on one host: state file updates hold a lock.
+    ``allowed_executables`` is the allow-list of ``command[0]`` (names or absolute
+    paths); the default is ``launch_policy.default_allowed_executables()``.
     """
 
-    def __init__(self, base_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, base_dir: Path | str | None = None, *, allowed_executables: Iterable[str] | None = None
+    ) -> None:
         self.base_dir = Path(base_dir) if base_dir is not None else DEFAULT_DIR
+        self.allowed_executables = tuple(
+            default_allowed_executables() if allowed_executables is None else allowed_executables
+        )
         self.log_dir = self.base_dir / "logs"
         self.state_path = self.base_dir / "processes.json"
         # Children we spawned in this process, so stopping them also reaps them.
@@ -111,10 +123,12 @@ class Launcher:
 
         ``key`` names the process in the state file (e.g. the asset id); starting a
         key that is already alive raises ``SpawnFailed`` rather than starting twice.
-        Raises ``SpawnFailed`` when the executable cannot be started.
+        Raises ``SpawnFailed`` when the executable is not on the allow-list or cannot be
+        started. The process sees only ``minimal_env(env)``, never the hub's environment.
         """
-        if not command:
-            raise SpawnFailed(f"{key}: empty launch command")
+        problem = executable_problem(command, self.allowed_executables)
+        if problem is not None:
+            raise SpawnFailed(f"{key}: {problem}")
         existing = self.recorded().get(key)
         if existing is not None and self.is_alive(existing):
             raise SpawnFailed(f"{key}: already running as pid {existing.pid}")
@@ -131,7 +145,8 @@ class Launcher:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={**os.environ, **(env or {})},
+                    env=minimal_env(env or {}),
+                    shell=False,  # an argv list, never a shell command line
                     start_new_session=True,  # own process group: stop kills the whole tree
                 )
             except OSError as exc:

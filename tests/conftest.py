@@ -7,6 +7,7 @@ ones under ``var/`` (see ``hub/embedded.py``).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,22 @@ def child_env(**extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "hub.settings",
         "HUB_TESTING": "1",
         "PYTHONPATH": str(ROOT),
+        "HUB_LAUNCH_ALLOWED_EXECUTABLES": ",".join(settings.HUB_LAUNCH_ALLOWED_EXECUTABLES),
     }
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def launch_test_runtimes() -> Iterator[None]:
+    """Fake runtimes are launched with this interpreter: allow it, besides the defaults.
+
+    Nothing else is added, so a test that launches ``/bin/sh`` still sees it refused.
+    """
+    before = settings.HUB_LAUNCH_ALLOWED_EXECUTABLES
+    settings.HUB_LAUNCH_ALLOWED_EXECUTABLES = [*before, sys.executable]
+    yield
+    settings.HUB_LAUNCH_ALLOWED_EXECUTABLES = before
 
 
 @pytest.fixture

@@ -63,6 +63,11 @@ def launcher_dir() -> str:
     return str(getattr(settings, "HUB_RUNTIME_LOG_DIR", "var/runtimes"))
 
 
+def launch_allowed_executables() -> list[str]:
+    """``HUB_LAUNCH_ALLOWED_EXECUTABLES``: what the launcher may start (``runtimes.launch_policy``)."""
+    return list(settings.HUB_LAUNCH_ALLOWED_EXECUTABLES)
+
+
 def backoff_s(failures: int, *, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: base·2^(n-1), capped, times a random 0.5-1.0."""
     base, cap = backoff_base_s(), backoff_cap_s()

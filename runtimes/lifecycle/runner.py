@@ -39,7 +39,7 @@ class HubLauncher(Launcher):
 
 
 def launcher() -> HubLauncher:
-    return HubLauncher(config.launcher_dir())
+    return HubLauncher(config.launcher_dir(), allowed_executables=config.launch_allowed_executables())
 
 
 def handle_from(data: dict[str, Any] | None) -> ProcessHandle | None:

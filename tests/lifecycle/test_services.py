@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -134,7 +135,9 @@ def test_it_stops_a_desired_stopped_asset_and_refuses_to_wake_it(
 def test_it_backs_off_then_fails_with_the_reason_and_an_operator_can_retry(
     transactional_db: Any, make_asset: Any, lifecycle_settings: Any, redis_client: Any
 ) -> None:
-    asset = make_asset("broken", desired="running", command=["/bin/sh", "-c", "echo no GPU here; exit 3"])
+    asset = make_asset(
+        "broken", desired="running", command=[sys.executable, "-c", "print('no GPU here'); exit(3)"]
+    )
     assert reconcile(asset.asset_id) == S.STARTING
     rs = RuntimeState.objects.get(asset=asset)
     assert rs.consecutive_failures == 1

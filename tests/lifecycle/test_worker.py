@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_it_converges_after_the_worker_is_killed_in_the_middle_of_a_start(
 
 def test_it_gives_up_on_a_task_that_kills_its_worker_every_time(workers: Any, make_asset: Any) -> None:
     workers.start()
-    asset = make_asset("killer", desired="running", command=["python3", str(KILLER)])
+    asset = make_asset("killer", desired="running", command=[sys.executable, str(KILLER)])
     reconcile_asset.delay(asset.asset_id)
     rs = wait_for(
         lambda: state(asset) if state(asset).state == S.FAILED else None, timeout=120, what="failed"

@@ -41,7 +41,7 @@ def no_listen_args(host: str, port: int) -> list[str]:
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path / "runtimes")
+    launcher = Launcher(tmp_path / "runtimes", allowed_executables=[sys.executable])
     yield launcher
     for handle in launcher.recorded().values():  # never leave a child behind a failed test
         launcher.stop(handle, grace_s=1)
@@ -117,8 +117,9 @@ def test_a_process_exiting_while_starting_is_spawn_failed_with_its_log(launcher:
     assert launcher.recorded() == {}
 
 
-def test_a_missing_executable_is_spawn_failed(launcher: Launcher) -> None:
-    with pytest.raises(SpawnFailed):
+def test_a_missing_executable_is_spawn_failed(tmp_path: Path) -> None:
+    launcher = Launcher(tmp_path / "runtimes", allowed_executables=["/nonexistent/llama-server"])
+    with pytest.raises(SpawnFailed, match="cannot start"):
         launcher.start("nothing", ["/nonexistent/llama-server"], listen_args=no_listen_args)
 
 
@@ -146,11 +147,13 @@ def test_a_runtime_not_ready_in_time_fails_its_health_check_and_is_stopped(
 
 
 def test_a_restarted_hub_re_adopts_a_live_runtime(tmp_path: Path, model_file: Path) -> None:
-    first = Launcher(tmp_path / "runtimes")
+    first = Launcher(tmp_path / "runtimes", allowed_executables=[sys.executable])
     started = LlamaCppAdapter(launch_binding("llama-cpp", model_file), launcher=first).ensure_running()
     assert started.handle is not None
 
-    second = Launcher(tmp_path / "runtimes")  # what a restarted hub builds
+    second = Launcher(
+        tmp_path / "runtimes", allowed_executables=[sys.executable]
+    )  # what a restarted hub builds
     adopted = second.recover()
     adapter = LlamaCppAdapter(launch_binding("llama-cpp", model_file), launcher=second, handle=adopted[0])
     try:
@@ -162,11 +165,13 @@ def test_a_restarted_hub_re_adopts_a_live_runtime(tmp_path: Path, model_file: Pa
 
 
 def test_recover_stops_live_runtimes_the_hub_no_longer_wants(tmp_path: Path, model_file: Path) -> None:
-    first = Launcher(tmp_path / "runtimes")
+    first = Launcher(tmp_path / "runtimes", allowed_executables=[sys.executable])
     started = LlamaCppAdapter(launch_binding("llama-cpp", model_file), launcher=first).ensure_running()
     assert started.handle is not None
 
-    adopted = Launcher(tmp_path / "runtimes").recover(keep=lambda handle: False)
+    adopted = Launcher(tmp_path / "runtimes", allowed_executables=[sys.executable]).recover(
+        keep=lambda handle: False
+    )
 
     assert adopted == []
     assert gone(started.handle.pid)
@@ -246,3 +251,83 @@ def test_a_second_adapter_adopts_the_process_the_first_started(launcher: Launche
     second.stop()
     assert started.handle is not None
     assert gone(started.handle.pid)
+
+
+DUMP_ENV = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'))"
+
+
+def test_a_launched_process_sees_only_path_home_locale_and_its_own_env(
+    launcher: Launcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "SECRET_KEY": "hub-secret",
+        "DATABASE_URL": "postgresql://app:pw@db/hub",
+        "REDIS_URL": "redis://cache:6379/0",
+        "HUB_RUNTIME_SECRET_OPENAI_API_KEY": "sk-upstream",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "HOME": "/home/hub",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+    }.items():
+        monkeypatch.setenv(name, value)
+    dump = tmp_path / "env.json"
+
+    handle = launcher.start(
+        "env-dump",
+        [sys.executable, "-c", DUMP_ENV, str(dump)],
+        listen_args=no_listen_args,
+        env={"CUDA_VISIBLE_DEVICES": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while launcher.is_alive(handle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    launcher.stop(handle)
+
+    seen = json.loads(dump.read_text())
+    assert seen == {
+        "PATH": os.environ["PATH"],
+        "HOME": "/home/hub",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "CUDA_VISIBLE_DEVICES": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["/bin/sh", "-c", "touch {marker}"],
+        ["sh", "-c", "touch {marker}"],
+        ["bash", "-c", "touch {marker}"],
+        ["/usr/bin/env", "touch", "{marker}"],
+        ["/tmp/elsewhere/vllm", "{marker}"],  # a path is not the listed name
+    ],
+)
+def test_the_launcher_refuses_an_executable_not_on_its_allow_list(tmp_path: Path, command: list[str]) -> None:
+    marker = tmp_path / "ran"
+    launcher = Launcher(tmp_path / "runtimes", allowed_executables=["vllm", sys.executable])
+
+    with pytest.raises(SpawnFailed, match="not an allowed executable"):
+        launcher.start("shell", [c.format(marker=marker) for c in command], listen_args=no_listen_args)
+    assert not marker.exists()
+    assert launcher.recorded() == {}
+
+
+def test_a_listed_executable_gets_its_arguments_verbatim_with_no_shell(
+    launcher: Launcher, tmp_path: Path
+) -> None:
+    dump = tmp_path / "argv.json"
+    script = "import json, sys; json.dump(sys.argv[1:], open(sys.argv[1], 'w'))"
+    handle = launcher.start(
+        "argv",
+        [sys.executable, "-c", script, str(dump), "$HOME", "; touch x", "`id`"],
+        listen_args=no_listen_args,
+    )
+    deadline = time.monotonic() + 30
+    while launcher.is_alive(handle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    launcher.stop(handle)
+
+    assert json.loads(dump.read_text()) == [str(dump), "$HOME", "; touch x", "`id`"]

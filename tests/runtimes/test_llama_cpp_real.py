@@ -90,7 +90,7 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Recordin
         model="gemma-3-270m",
         launch=LaunchSpec(command=command, ready_timeout_s=300),
     )
-    launcher = Launcher(tmp_path_factory.mktemp("llama") / "runtimes")
+    launcher = Launcher(tmp_path_factory.mktemp("llama") / "runtimes", allowed_executables=[command[0]])
     adapter = RecordingLlamaCpp(binding, launcher=launcher, key="gemma-real")
     adapter.health_statuses = []
     try:

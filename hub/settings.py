@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hub import embedded
 from hub.env import env, env_bool, env_float, env_int, env_list, env_str
 from runtimes.launch_policy import default_allowed_executables
+from runtimes.upstream import DEFAULT_SECRET_TTL_S, Network, parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = embedded.VAR_DIR
@@ -197,3 +198,15 @@ HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtime
 # What runtimes may be and see (docs/runtimes.md). The allow-list replaces the default when set:
 # names are looked up on the PATH, paths match exactly; an empty value allows nothing.
 HUB_LAUNCH_ALLOWED_EXECUTABLES = env_list("HUB_LAUNCH_ALLOWED_EXECUTABLES", default_allowed_executables())
+HUB_RUNTIME_SECRETS_DIR = env("HUB_RUNTIME_SECRETS_DIR") or None
+HUB_RUNTIME_SECRET_CACHE_S = env_float("HUB_RUNTIME_SECRET_CACHE_S", DEFAULT_SECRET_TTL_S)
+
+
+def _networks(name: str) -> list[Network]:
+    try:
+        return parse_networks(env_list(name, []))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+HUB_RUNTIME_ALLOWED_NETWORKS = _networks("HUB_RUNTIME_ALLOWED_NETWORKS")

@@ -12,12 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from models_admin.interfaces import InterfaceSpec, MetadataField, get_interface, interface_names
-from runtimes import registry
+from runtimes import registry, upstream
 from runtimes.launch_policy import executable_problem
 
 ASSET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -232,9 +231,9 @@ def _runtime(v: _Validator, raw: Any, specs: list[InterfaceSpec]) -> dict[str, A
         out["model"] = model
     base_url = v.text(doc.get("base_url"), "runtime.base_url", required=False, max_len=500)
     if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            v.error("runtime.base_url", "must be an http:// or https:// URL with a host")
+        problem = upstream.base_url_problem(base_url, settings.HUB_RUNTIME_ALLOWED_NETWORKS)
+        if problem is not None:
+            v.error("runtime.base_url", problem)
         else:
             out["base_url"] = base_url.rstrip("/")
     host = doc.get("host")
@@ -254,12 +253,14 @@ def _runtime(v: _Validator, raw: Any, specs: list[InterfaceSpec]) -> dict[str, A
         value = doc.get(key)
         if value is None:
             continue
-        if kind is not None and kind != "openai-compatible":
-            v.error(f"runtime.{key}", "only openai-compatible runtimes take an API key")
-        elif key == "api_key_env" and (not isinstance(value, str) or not ENV_NAME_RE.match(value)):
-            v.error("runtime.api_key_env", "must be an environment variable name, e.g. OPENAI_API_KEY")
-        elif key == "api_key_file" and (not isinstance(value, str) or not value.startswith("/")):
-            v.error("runtime.api_key_file", "must be an absolute file path")
+        if kind is not None and not registry.accepts_api_key(kind):
+            v.error(f"runtime.{key}", f"{kind} runtimes take no API key")
+        elif key == "api_key_env" and (problem := upstream.api_key_env_problem(value)):
+            v.error("runtime.api_key_env", problem)
+        elif key == "api_key_file" and (
+            problem := upstream.api_key_file_problem(value, settings.HUB_RUNTIME_SECRETS_DIR)
+        ):
+            v.error("runtime.api_key_file", problem)
         else:
             out[key] = value
     return out

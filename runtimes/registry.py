@@ -65,9 +65,15 @@ def is_launchable(kind: str) -> bool:
     return adapter_class(kind).launchable
 
 
+def accepts_api_key(kind: str) -> bool:
+    """True if assets of this kind may name an upstream key (``runtime.api_key_env`` / ``_file``)."""
+    return adapter_class(kind).accepts_api_key
+
+
 def make_adapter(binding: RuntimeBinding, **options: Any) -> HttpAdapter:
     """A new adapter for ``binding``; ``options`` go to the constructor (e.g. ``launcher=``,
-    ``handle=``, ``key=`` for launchable kinds). ``KeyError`` for an unknown kind.
+    ``handle=``, ``key=`` for launchable kinds; ``secrets=`` for kinds that
+    ``accepts_api_key``). ``KeyError`` for an unknown kind.
 
     Narrow the result to the protocol you need with ``isinstance``, e.g.
     ``isinstance(adapter, LLMRuntime)``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -85,6 +85,21 @@ def poll_until(probe: Callable[[], bool], *, timeout_s: float, what: str) -> Non
         delay = min(delay * 2, 2.0)
 
 
+class _AdapterAuth(httpx.Auth):
+    """Adds the adapter's auth headers to every request, asked for afresh each time.
+
+    Asked per request rather than fixed when the client is made, so a rotated key is
+    used as soon as the adapter's key source returns it.
+    """
+
+    def __init__(self, headers: Callable[[], dict[str, str]]) -> None:
+        self._headers = headers
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self._headers())
+        yield request
+
+
 class HttpAdapter:
     """Base for adapters that speak HTTP to one runtime server.
 
@@ -95,6 +110,7 @@ class HttpAdapter:
 
     kind: ClassVar[str]
     launchable: ClassVar[bool] = False
+    accepts_api_key: ClassVar[bool] = False  # may name runtime.api_key_env / api_key_file
     config_model: ClassVar[type[BaseModel]]
 
     def __init__(
@@ -117,7 +133,8 @@ class HttpAdapter:
             # never reuse a connection the server is closing at that very moment.
             keepalive_expiry=KEEPALIVE_EXPIRY_S,
         )
-        self._client = httpx.Client(timeout=self._timeout, limits=self._limits, headers=self._headers())
+        self._auth = _AdapterAuth(self.auth_headers)
+        self._client = httpx.Client(timeout=self._timeout, limits=self._limits, auth=self._auth)
         self._aclient: httpx.AsyncClient | None = None
 
     @property
@@ -156,9 +173,7 @@ class HttpAdapter:
 
     def _async_client(self) -> httpx.AsyncClient:
         if self._aclient is None:
-            self._aclient = httpx.AsyncClient(
-                timeout=self._timeout, limits=self._limits, headers=self._headers()
-            )
+            self._aclient = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, auth=self._auth)
         return self._aclient
 
     def _url(self, path: str) -> str:

@@ -139,4 +139,4 @@ class LaunchableRuntime(HttpAdapter):
         self.stop()
 
     def _fresh_client(self) -> httpx.Client:
-        return httpx.Client(timeout=self._timeout, limits=self._limits, headers=self._headers())
+        return httpx.Client(timeout=self._timeout, limits=self._limits, auth=self._auth)

@@ -1,24 +1,35 @@
 """Any OpenAI-compatible API (hosted or self-run): chat and embeddings, no lifecycle.
 
-The API key is read at construction from the environment variable or file the
-binding names; it is never stored in the catalog. ``base_url`` may end in ``/v1``.
+The API key comes from the ``HUB_RUNTIME_SECRET_*`` variable or the file under
+``HUB_RUNTIME_SECRETS_DIR`` that the binding names (``runtimes.upstream``); it is never
+stored in the catalog. It is read through ``secrets`` (cached there for its ``ttl_s``)
+and sent as ``Authorization: Bearer`` on every request, the gateway's proxied ones
+included (``auth_headers``). ``base_url`` may end in ``/v1``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from runtimes.adapters._config import ExternalApiConfig
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.binding import RuntimeBinding
 from runtimes.errors import RuntimeAdapterError, UpstreamError
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
+from runtimes.upstream import UpstreamSecrets
 
 
 class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
     kind: ClassVar[str] = "openai-compatible"
+    accepts_api_key: ClassVar[bool] = True
     config_model = ExternalApiConfig
+
+    def __init__(
+        self, binding: RuntimeBinding, *, secrets: UpstreamSecrets | None = None, **options: Any
+    ) -> None:
+        # Without ``secrets`` only HUB_RUNTIME_SECRET_* variables can be read, no file.
+        self.secrets = secrets if secrets is not None else UpstreamSecrets()
+        super().__init__(binding, **options)
 
     def _url(self, path: str) -> str:
         # Providers document base URLs ending in /v1; our paths already carry it.
@@ -28,15 +39,8 @@ class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
         return base + path
 
     def api_key(self) -> str | None:
-        """The key from ``api_key_env`` or ``api_key_file``; None when neither is set."""
-        if self.binding.api_key_env:
-            return os.environ.get(self.binding.api_key_env) or None
-        if self.binding.api_key_file:
-            try:
-                return Path(self.binding.api_key_file).read_text().strip() or None
-            except OSError:
-                return None
-        return None
+        """The key from ``api_key_env`` or ``api_key_file``; None when neither names a readable key."""
+        return self.secrets.key(self.binding.api_key_env, self.binding.api_key_file)
 
     def _headers(self) -> dict[str, str]:
         key = self.api_key()

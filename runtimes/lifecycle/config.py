@@ -8,6 +8,7 @@ import socket
 from django.conf import settings
 
 from hub.env import env_float, env_int, env_str
+from runtimes.upstream import UpstreamSecrets
 
 
 def _float(name: str, default: float) -> float:
@@ -66,6 +67,11 @@ def launcher_dir() -> str:
 def launch_allowed_executables() -> list[str]:
     """``HUB_LAUNCH_ALLOWED_EXECUTABLES``: what the launcher may start (``runtimes.launch_policy``)."""
     return list(settings.HUB_LAUNCH_ALLOWED_EXECUTABLES)
+
+
+def upstream_secrets() -> UpstreamSecrets:
+    """Where upstream API keys may be read from (``runtimes.upstream``)."""
+    return UpstreamSecrets(settings.HUB_RUNTIME_SECRETS_DIR, ttl_s=settings.HUB_RUNTIME_SECRET_CACHE_S)
 
 
 def backoff_s(failures: int, *, rng: random.Random | None = None) -> float:

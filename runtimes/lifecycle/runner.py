@@ -57,6 +57,8 @@ def make_runtime(
     """The adapter for ``binding`` and, if it has a lifecycle, the same object as ``ManagedRuntime``."""
     if registry.is_launchable(binding.kind):
         adapter: Any = registry.make_adapter(binding, launcher=launcher(), key=key, handle=handle)
+    elif registry.accepts_api_key(binding.kind):
+        adapter = registry.make_adapter(binding, secrets=config.upstream_secrets())
     else:
         adapter = registry.make_adapter(binding)
     return adapter, adapter if isinstance(adapter, ManagedRuntime) else None

@@ -143,7 +143,7 @@ def test_a_runtime_without_the_interfaces_capability_is_refused() -> None:
         ),
         (
             {"kind": "vllm", "model": "m", "base_url": "http://h:1", "api_key_env": "KEY"},
-            "runtime.api_key_env: only openai-compatible runtimes take an API key",
+            "runtime.api_key_env: vllm runtimes take no API key",
         ),
         (
             {
@@ -152,7 +152,7 @@ def test_a_runtime_without_the_interfaces_capability_is_refused() -> None:
                 "base_url": "http://h:1",
                 "api_key_env": "not a name",
             },
-            "runtime.api_key_env: must be an environment variable name",
+            "runtime.api_key_env: must name an environment variable starting with HUB_RUNTIME_SECRET_",
         ),
         (
             {"kind": "ollama", "model": "m", "base_url": "http://h:1", "host": "GPU A"},

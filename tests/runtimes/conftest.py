@@ -38,7 +38,7 @@ SETUPS: dict[str, FakeSetup] = {
         FakeOpenAIApi,
         ("--api-key", API_KEY, "--model", "gpt-fake"),
         "gpt-fake",
-        {"api_key_env": "HUB_TEST_OPENAI_KEY"},
+        {"api_key_env": "HUB_RUNTIME_SECRET_TEST_OPENAI_KEY"},
     ),
 }
 LLM_KINDS = ["ollama", "vllm", "llama-cpp", "openai-compatible"]
@@ -55,7 +55,7 @@ class Served:
 
 def serve(kind: str, monkeypatch: pytest.MonkeyPatch, **state: Any) -> Iterator[Served]:
     setup = SETUPS[kind]
-    monkeypatch.setenv("HUB_TEST_OPENAI_KEY", API_KEY)
+    monkeypatch.setenv("HUB_RUNTIME_SECRET_TEST_OPENAI_KEY", API_KEY)
     fake = setup.fake.serve(*setup.args, **state)
     binding = RuntimeBinding(kind=kind, model=setup.model, base_url=fake.url, **setup.binding)
     adapter: HttpAdapter = make_adapter(binding)

@@ -14,6 +14,7 @@ from runtimes.adapters.openai_compatible import OpenAICompatibleAdapter
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import InvalidRequest, ModelLoading, RuntimeBusy, UpstreamError
 from runtimes.protocols import ChatRequest, EmbeddingRequest, HealthState
+from runtimes.upstream import UpstreamSecrets
 from tests.fakes.llama_cpp import FakeLlamaCpp
 from tests.fakes.ollama import FakeOllama
 from tests.runtimes.conftest import API_KEY
@@ -184,7 +185,7 @@ def test_openai_compatible_reads_the_key_from_a_file(serve_kind: Any, tmp_path: 
         base_url=served.fake.url + "/v1",
         api_key_file=str(key_file),
     )
-    adapter = OpenAICompatibleAdapter(binding)
+    adapter = OpenAICompatibleAdapter(binding, secrets=UpstreamSecrets(tmp_path))
 
     assert adapter.validate_credentials().valid
     assert adapter.chat(HELLO).content
@@ -195,13 +196,20 @@ def test_openai_compatible_reports_a_wrong_or_missing_key(
 ) -> None:
     served = serve_kind("openai-compatible")
     url = served.fake.url
-    monkeypatch.setenv("WRONG_KEY", "sk-wrong")
+    monkeypatch.setenv("HUB_RUNTIME_SECRET_WRONG_KEY", "sk-wrong")
 
     wrong = OpenAICompatibleAdapter(
-        RuntimeBinding(kind="openai-compatible", model="gpt-fake", base_url=url, api_key_env="WRONG_KEY")
+        RuntimeBinding(
+            kind="openai-compatible",
+            model="gpt-fake",
+            base_url=url,
+            api_key_env="HUB_RUNTIME_SECRET_WRONG_KEY",
+        )
     )
     missing = OpenAICompatibleAdapter(
-        RuntimeBinding(kind="openai-compatible", model="gpt-fake", base_url=url, api_key_env="UNSET_KEY_VAR")
+        RuntimeBinding(
+            kind="openai-compatible", model="gpt-fake", base_url=url, api_key_env="HUB_RUNTIME_SECRET_UNSET"
+        )
     )
 
     assert not wrong.validate_credentials().valid

@@ -56,6 +56,7 @@ from runtimes.gateway.resolve import Target, forget, inspect, lifecycle_service
 from runtimes.leases import AsyncLeases, Lease, LeaseRefused
 from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
 from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
+from runtimes.upstream import DEFAULT_SECRET_TTL_S, UpstreamSecrets
 from runtimes.usage import UsageEvent
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class GatewayConfig:
     redis_max_connections: int = 256
     redis_pool_timeout_s: float = 5.0
     mark_request_every_s: float = 10.0
+    secrets_dir: str | None = None  # HUB_RUNTIME_SECRETS_DIR: where upstream key files may live
+    secret_ttl_s: float = DEFAULT_SECRET_TTL_S  # a rotated key file is used within this time
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -104,6 +107,8 @@ class GatewayConfig:
             token_ttl_s=env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0),
             read_timeout_s=env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0),
             redis_max_connections=env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256),
+            secrets_dir=settings.HUB_RUNTIME_SECRETS_DIR,
+            secret_ttl_s=settings.HUB_RUNTIME_SECRET_CACHE_S,
         )
 
 
@@ -140,8 +145,7 @@ class Gateway:
         self._start_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._clients: dict[str, httpx.AsyncClient] = {}
-        self._adapters: dict[tuple[str, str, str], HttpAdapter] = {}
-        self._upstream: dict[int, dict[str, str]] = {}  # id(adapter) -> headers of proxied requests
+        self._adapters: dict[tuple[str, str, str, str | None, str | None], HttpAdapter] = {}
         self._waits: dict[str, asyncio.Future[tuple[Target, bool]]] = {}
         self._last_mark: dict[str, float] = {}
         self._retry_after: dict[str, float] = {}
@@ -175,6 +179,7 @@ class Gateway:
             self.targets: TTLCache[Target] = TTLCache(config.target_ttl_s)
             self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
+            self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.batcher = Batcher(self.redis, self.leases)
             self.batcher.start()
             self.invalidator = Invalidator(self.redis, self._invalidate)
@@ -195,7 +200,6 @@ class Gateway:
         for adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
-        self._upstream.clear()
         await self.redis.aclose()
         self._started = False
 
@@ -204,6 +208,7 @@ class Gateway:
             self.targets.clear()
             self.tokens.clear()
             auth.forget_tokens()
+            self.secrets.forget()
         elif key == TOKENS:
             self.tokens.clear()
             auth.forget_tokens()
@@ -445,23 +450,28 @@ class Gateway:
             watcher.cancel()
 
     def _adapter(self, target: Target) -> HttpAdapter:
-        key = (target.kind, target.model, target.base_url)
+        key = (target.kind, target.model, target.base_url, target.api_key_env, target.api_key_file)
         adapter = self._adapters.get(key)
         if adapter is None:
-            from runtimes.registry import make_adapter
+            from runtimes.registry import accepts_api_key, make_adapter
 
-            binding = RuntimeBinding(kind=target.kind, model=target.model, base_url=target.base_url)
-            adapter = make_adapter(binding)
+            binding = RuntimeBinding(
+                kind=target.kind,
+                model=target.model,
+                base_url=target.base_url,
+                api_key_env=target.api_key_env,
+                api_key_file=target.api_key_file,
+            )
+            options = {"secrets": self.secrets} if accepts_api_key(target.kind) else {}
+            adapter = make_adapter(binding, **options)
             self._adapters[key] = adapter
         return adapter
 
-    def _upstream_headers(self, adapter: HttpAdapter) -> dict[str, str]:
-        # Never the caller's Authorization: that is a hub token, not the runtime's key.
-        headers = self._upstream.get(id(adapter))
-        if headers is None:
-            headers = {"content-type": "application/json", **adapter.auth_headers()}
-            self._upstream[id(adapter)] = headers
-        return headers
+    @staticmethod
+    def _upstream_headers(adapter: HttpAdapter) -> dict[str, str]:
+        # Never the caller's Authorization: that is a hub token, not the runtime's key. The
+        # runtime's own key (if any) is asked for per request: ``self.secrets`` caches it.
+        return {"content-type": "application/json", **adapter.auth_headers()}
 
     def _client(self, url: str) -> httpx.AsyncClient:
         origin = url.split("/", 3)[2]

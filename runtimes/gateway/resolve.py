@@ -46,6 +46,8 @@ class Target:
     max_concurrency: int | None
     lease_ttl_s: float
     created: int  # unix seconds (for /v1/models)
+    api_key_env: str | None = None  # where the upstream key comes from (never the key itself)
+    api_key_file: str | None = None
 
     def check_interface(self, interface: str) -> None:
         if interface not in self.interfaces:
@@ -121,6 +123,8 @@ def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:
         max_concurrency=int(max_concurrency) if max_concurrency else None,
         lease_ttl_s=float(policy.get("lease_ttl_s") or 120),
         created=int(asset.created_at.timestamp()),
+        api_key_env=runtime.api_key_env,
+        api_key_file=runtime.api_key_file,
     )
 
 

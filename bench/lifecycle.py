@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("HUB_TESTING", "1")
+# The fake llama-server is launched with this interpreter: the only executable allowed here.
+os.environ.setdefault("HUB_LAUNCH_ALLOWED_EXECUTABLES", sys.executable)
 
 import django  # noqa: E402
 

@@ -8,7 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class LaunchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    command: list[str] = Field(min_length=1, description="argv; the launcher adds host/port")
+    command: list[str] = Field(
+        min_length=1,
+        description="argv, never run by a shell; command[0] must be on HUB_LAUNCH_ALLOWED_EXECUTABLES",
+    )
     env: dict[str, str] = Field(default_factory=dict)
     ready_timeout_s: float = Field(default=300.0, gt=0)
 
@@ -44,5 +47,5 @@ class ExternalApiConfig(BaseModel):
     kind: str
     model: str
     base_url: str
-    api_key_env: str | None = None
-    api_key_file: str | None = None
+    api_key_env: str | None = Field(default=None, description="a HUB_RUNTIME_SECRET_* variable")
+    api_key_file: str | None = Field(default=None, description="a file under HUB_RUNTIME_SECRETS_DIR")

@@ -192,3 +192,6 @@ LOGGING = {
 HUB_RECONCILE_INTERVAL_S = env_float("HUB_RECONCILE_INTERVAL_S", 10.0)
 HUB_HEALTH_INTERVAL_S = env_float("HUB_HEALTH_INTERVAL_S", 30.0)
 HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtimes")))
+# The longest a concurrency lease is taken or renewed for: a caller that dies holds a slot
+# at most this long; one still working renews.
+HUB_LEASE_MAX_TTL_S = env_float("HUB_LEASE_MAX_TTL_S", 300.0)

@@ -112,3 +112,27 @@ def test_create_api_token_refuses_a_scope_the_role_may_not_hold_in_one_line() ->
     assert message.startswith("--scopes: a viewer may not hold gateway")
     assert "\n" not in message
     assert not ApiToken.objects.exists()
+
+
+def test_role_and_token_changes_move_the_authorization_generation_and_logins_do_not(
+    redis_client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from runtimes.gateway.auth import generation
+    from runtimes.gateway.cache import connect_signals
+
+    connect_signals()
+    user, admin = user_with_role("approver"), user_with_role("admin")
+    steps = [
+        lambda: do_set_role(user, "viewer", actor=actor(admin)),
+        lambda: do_create_token(user, actor=actor(user), scopes=["read"]),
+        lambda: setattr(user, "is_active", False) or user.save(),
+    ]
+    for step in steps:
+        before = generation()
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
+        assert generation() > before  # type: ignore[operator]
+    before = generation()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save(update_fields=["last_login"])
+    assert generation() == before

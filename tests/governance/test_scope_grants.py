@@ -6,6 +6,7 @@ call models; each role above adds its own action's scope; only an admin may act 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -122,16 +123,22 @@ def test_role_and_token_changes_move_the_authorization_generation_and_logins_do_
 
     connect_signals()
     user, admin = user_with_role("approver"), user_with_role("admin")
-    steps = [
+
+    def disable() -> None:
+        user.is_active = False
+        user.save()
+
+    steps: list[Callable[[], object]] = [
         lambda: do_set_role(user, "viewer", actor=actor(admin)),
         lambda: do_create_token(user, actor=actor(user), scopes=["read"]),
-        lambda: setattr(user, "is_active", False) or user.save(),
+        disable,
     ]
     for step in steps:
         before = generation()
+        assert before is not None
         with django_capture_on_commit_callbacks(execute=True):
             step()
-        assert generation() > before  # type: ignore[operator]
+        assert (generation() or 0) > before
     before = generation()
     with django_capture_on_commit_callbacks(execute=True):
         user.save(update_fields=["last_login"])

@@ -210,3 +210,7 @@ def _networks(name: str) -> list[Network]:
 
 
 HUB_RUNTIME_ALLOWED_NETWORKS = _networks("HUB_RUNTIME_ALLOWED_NETWORKS")
+
+# The longest a concurrency lease is taken or renewed for: a caller that dies holds a slot
+# at most this long; one still working renews.
+HUB_LEASE_MAX_TTL_S = env_float("HUB_LEASE_MAX_TTL_S", 300.0)

@@ -174,8 +174,13 @@ class ApiToken(models.Model):
         """How the token is shown: never the secret."""
         return f"hub_{self.prefix}" + (f" ({self.name})" if self.name else "")
 
+    # What the owner's role allows of ``scopes`` now; set by ``models_admin.tokens.authenticate_token``
+    # (not stored: a role change narrows the token without rewriting it).
+    granted_scopes: frozenset[str] | None = None
+
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
+        """Does the token hold ``scope``, as far as its owner's role allowed when it was authenticated?"""
+        return scope in self.scopes and (self.granted_scopes is None or scope in self.granted_scopes)
 
 
 class AuditSource(models.TextChoices):

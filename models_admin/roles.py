@@ -10,7 +10,8 @@ Roles are cumulative, each including the ones before it::
 
 Superusers are admins. Inactive users may do nothing. Through an API token a user may do
 only what both their role and the token's scopes allow (``SCOPE_FOR_ACTION``); no token
-scope grants ``admin``.
+scope grants ``admin``. Which scopes a role may hold at all is :data:`SCOPES_FOR_ROLE`:
+checked when a token is made, and again each time it is used, against the owner's role then.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ PERMISSION_FOR_ACTION = {
 }
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {role: ACTIONS[: i + 1] for i, role in enumerate(ROLES)}
 SCOPE_FOR_ACTION = {"view": "read", "operate": "operate", "edit": "write", "approve": "approve"}
+
+# Which token scopes each role may hold. ``inference`` (call models through the gateway) is
+# open to every role; ``gateway`` (resolve, leases, usage reports: what a gateway service
+# does on everyone's behalf) only to admins.
+SCOPES_FOR_ROLE: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read", "inference"}),
+    "operator": frozenset({"read", "inference", "operate"}),
+    "editor": frozenset({"read", "inference", "operate", "write"}),
+    "approver": frozenset({"read", "inference", "operate", "write", "approve"}),
+    "admin": frozenset({"read", "inference", "operate", "write", "approve", "gateway"}),
+}
 
 
 def ensure_role_groups() -> dict[str, Group]:
@@ -112,6 +124,14 @@ def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     names = set(Group.objects.filter(user=user).values_list("name", flat=True))  # type: ignore[misc]
     held = [r for r in ROLES if r in names]
     return held[-1] if held else None
+
+
+def scopes_allowed(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
+    """The token scopes ``user`` may hold now: their role's (:data:`SCOPES_FOR_ROLE`); none if inactive."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    role = role_of(user)
+    return SCOPES_FOR_ROLE[role] if role is not None else frozenset()
 
 
 def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:

@@ -23,6 +23,7 @@ from django.utils.crypto import salted_hmac
 from models_admin.audit import Actor, record
 from models_admin.governance import InvalidInput, InvalidTransition, governed, refuse_unless
 from models_admin.models import TOKEN_SCOPES, ApiToken
+from models_admin.roles import role_of, scopes_allowed
 from models_admin.validation import FieldError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,18 @@ def _scopes(raw: Iterable[str]) -> list[str]:
     return scopes
 
 
+def _check_role_allows(user: Any, scopes: list[str]) -> None:
+    """Raise InvalidInput (``scopes``) unless ``user``'s role may hold every one of ``scopes``."""
+    allowed = scopes_allowed(user)
+    beyond = [s for s in scopes if s not in allowed]
+    if not beyond:
+        return
+    role = role_of(user)
+    who = f"{'an' if role[0] in 'aeiou' else 'a'} {role}" if role else "a user without a role"
+    may = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
+    raise InvalidInput([FieldError("scopes", f"{who} may not hold {', '.join(beyond)}{may}")])
+
+
 def _describe(token: ApiToken) -> dict[str, Any]:
     """What the audit log keeps of a token: never the secret or its hash."""
     return {
@@ -103,6 +116,7 @@ def do_create_token(
         raise InvalidInput([FieldError("expires_at", "must be in the future")])
     if not user.is_active:
         raise InvalidInput([FieldError("user", f"{user.get_username()} is disabled")])
+    _check_role_allows(user, clean_scopes)
     prefix = secrets.token_hex(6)
     secret = f"hub_{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
@@ -160,7 +174,8 @@ def authenticate_token(secret: str, *, remote_addr: str | None) -> ApiToken | No
 
     None when malformed, unknown, wrong, revoked, expired, from outside ``allowed_networks``, or
     when the user is disabled. Refusals are logged by prefix only. Updates ``last_used_at`` at
-    most once a minute.
+    most once a minute. The token's scopes count only as far as its owner's current role allows
+    (``token.granted_scopes``), so lowering a role narrows its tokens at once.
     """
     match = SECRET_RE.match(secret or "")
     if match is None:
@@ -188,6 +203,7 @@ def authenticate_token(secret: str, *, remote_addr: str | None) -> ApiToken | No
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
         ).update(last_used_at=now)
         token.last_used_at = now
+    token.granted_scopes = frozenset(token.scopes) & scopes_allowed(token.user)
     return token
 
 

@@ -24,6 +24,7 @@ from runtimes.errors import ModelLoading, RuntimeBusy
 from runtimes.gateway.auth import ApiError, Caller, api_auth
 from runtimes.gateway.cache import connect_signals
 from runtimes.gateway.resolve import live_max_concurrency, resolve_now
+from runtimes.lease_actions import do_acquire_lease, do_release_lease, do_renew_lease
 from runtimes.leases import usage_client
 from runtimes.schemas import (
     AcceptedOut,
@@ -34,6 +35,7 @@ from runtimes.schemas import (
     ResolveIn,
     ResolveOut,
     RuntimeStateOut,
+    UsageEventIn,
     UsageIn,
     UsageStatsOut,
     with_errors,
@@ -232,12 +234,12 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
 @gateway_router.post(
     "/leases",
     response=with_errors(LeaseOut, 201),
-    summary="Take a concurrency slot (429 + Retry-After when full)",
+    summary="Take a concurrency slot, owned by the calling token (429 + Retry-After when full)",
 )
 def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]:
-    _gateway_caller(request)
+    who = _gateway_caller(request)
     limit = live_max_concurrency(body.asset_id)
-    got = leases.try_acquire(body.asset_id, limit or 2**31 - 1, body.ttl_s)
+    got = do_acquire_lease(body.asset_id, limit or 2**31 - 1, body.ttl_s, actor=who.actor())
     if isinstance(got, leases.LeaseRefused):
         raise RuntimeBusy(
             f"model {body.asset_id!r} has all {limit} slots leased", retry_after=got.retry_after
@@ -245,31 +247,67 @@ def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]
     return Status(201, _lease_out(got))
 
 
+def _not_yours(lease_id: str) -> ApiError:
+    return ApiError(403, "permission_denied", f"lease {lease_id!r} was taken by another token")
+
+
 @gateway_router.post(
-    "/leases/{lease_id}/renew", response=with_errors(LeaseOut), summary="Extend a live lease"
+    "/leases/{lease_id}/renew",
+    response=with_errors(LeaseOut),
+    summary="Extend a live lease (its owner only: 403 for another's)",
 )
 def renew_lease(request: HttpRequest, body: LeaseRenewIn, lease_id: str = LeaseId) -> dict[str, Any]:
-    _gateway_caller(request)
-    renewed = leases.renew_lease(lease_id, body.ttl_s)
+    who = _gateway_caller(request)
+    try:
+        renewed = do_renew_lease(lease_id, body.ttl_s, actor=who.actor())
+    except leases.NotLeaseOwner:
+        raise _not_yours(lease_id) from None
     if renewed is None:
         raise ApiError(404, "lease_not_found", f"lease {lease_id!r} expired or was released")
     return _lease_out(renewed)
 
 
 @gateway_router.delete(
-    "/leases/{lease_id}", response=with_errors(None, 204), summary="Release a lease (idempotent)"
+    "/leases/{lease_id}",
+    response=with_errors(None, 204),
+    summary="Release a lease (idempotent; its owner only: 403 for another's)",
 )
 def release_lease(request: HttpRequest, lease_id: str = LeaseId) -> Status[None]:
-    _gateway_caller(request)
-    leases.release(lease_id)
+    who = _gateway_caller(request)
+    try:
+        do_release_lease(lease_id, actor=who.actor())
+    except leases.NotLeaseOwner:
+        raise _not_yours(lease_id) from None
     return Status(204, None)
 
 
+def _check_usage_targets(events: list[UsageEventIn]) -> None:
+    """Refuse (422, naming the field) an event for an asset that does not exist, or on an
+    interface it does not implement: nothing else may reach the stream (and the metrics)."""
+    implemented = dict(
+        Asset.objects.filter(asset_id__in={e.asset_id for e in events}).values_list("asset_id", "interfaces")
+    )
+    for i, event in enumerate(events):
+        interfaces = implemented.get(event.asset_id)
+        if interfaces is None:
+            field = f"events.{i}.asset_id"
+            raise ApiError(422, "unknown_asset", f"{field}: no asset {event.asset_id!r}", field=field)
+        if event.interface not in interfaces:
+            field = f"events.{i}.interface"
+            message = (
+                f"{field}: {event.asset_id!r} implements {', '.join(interfaces)}, not {event.interface!r}"
+            )
+            raise ApiError(422, "interface_not_implemented", message, field=field)
+
+
 @gateway_router.post(
-    "/usage", response=with_errors(AcceptedOut, 202), summary="Report usage events (onto a Redis stream)"
+    "/usage",
+    response=with_errors(AcceptedOut, 202),
+    summary="Report usage events of existing assets (onto a Redis stream; all or none)",
 )
 def report_usage(request: HttpRequest, body: UsageIn) -> Status[dict[str, int]]:
     _gateway_caller(request)
+    _check_usage_targets(body.events)
     with usage_client().pipeline(transaction=False) as pipe:
         publish(pipe, [UsageEvent(**item.dict()) for item in body.events])
         pipe.execute()

@@ -1,8 +1,10 @@
 """Concurrency leases in Redis: ``policy.max_concurrency`` enforced across every gateway process.
 
 One sorted set per asset (``hub:lease:<asset_id>``) maps lease id -> expiry (unix ms), and
-one string per lease (``hub:lease-id:<lease_id>``) remembers which asset it belongs to, so
-renew and release need only the lease id. Acquire and release are one Lua script call
+one string per lease (``hub:lease-id:<lease_id>``, ``<zset key>|<owner>``) remembers which
+asset it belongs to and who took it, so renew and release need only the lease id. Given an
+``owner``, renew and release act only on that owner's lease (:class:`NotLeaseOwner`
+otherwise); without one (the gateway's own leases, an admin) they act on any. Acquire and release are one Lua script call
 each (Redis 6.2 compatible: ZREMRANGEBYSCORE / ZCARD / ZADD / ZREM only), which makes
 them atomic against every other caller:
 
@@ -10,7 +12,9 @@ them atomic against every other caller:
   and :func:`active_counts` counts only unexpired ones;
 - a stale lease id cannot free anyone else's slot: ids are random (128 bits) and release
   removes only that member;
-- the script reads the clock from Redis (``TIME``), so callers' clocks do not matter.
+- the script reads the clock from Redis (``TIME``), so callers' clocks do not matter;
+- a TTL is at most :func:`max_ttl_s` (``HUB_LEASE_MAX_TTL_S``): a caller that dies holds its
+  slot that long at worst, and a live one renews.
 """
 
 from __future__ import annotations
@@ -26,9 +30,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 LEASE_PREFIX = "hub:lease:"
 LEASE_ID_PREFIX = "hub:lease-id:"
-MAX_TTL_S = 24 * 3600.0
 
-# KEYS[1] lease zset, KEYS[2] lease-id key; ARGV: lease_id, max, ttl_ms.
+# KEYS[1] lease zset, KEYS[2] lease-id key; ARGV: lease_id, max, ttl_ms, owner.
 # Returns {1, expires_ms} when acquired, {0, ms until the soonest lease expires} when full.
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -44,22 +47,28 @@ end
 local expires = now + ttl
 redis.call('ZADD', KEYS[1], expires, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ttl + 60000)
-redis.call('SET', KEYS[2], KEYS[1], 'PX', ttl)
+redis.call('SET', KEYS[2], KEYS[1] .. '|' .. (ARGV[4] or ''), 'PX', ttl)
 return {1, expires}
 """
 
-# KEYS[1] lease-id key; ARGV: lease_id. Returns 1 if a live lease was removed.
+# KEYS[1] lease-id key; ARGV: lease_id[, owner]. Returns 1 if a live lease was removed, -1 if
+# it belongs to someone other than ``owner`` (when given).
 _RELEASE = """
-local zset = redis.call('GET', KEYS[1])
-if not zset then return 0 end
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+local zset, owner = string.match(held, '^([^|]*)|?(.*)$')
+if ARGV[2] and ARGV[2] ~= owner then return -1 end
 redis.call('DEL', KEYS[1])
 return redis.call('ZREM', zset, ARGV[1])
 """
 
-# KEYS[1] lease-id key; ARGV: lease_id, ttl_ms. Returns the new expiry, or 0 if the lease is gone.
+# KEYS[1] lease-id key; ARGV: lease_id, ttl_ms[, owner]. Returns the new expiry, 0 if the
+# lease is gone, -1 if it belongs to someone other than ``owner`` (when given).
 _RENEW = """
-local zset = redis.call('GET', KEYS[1])
-if not zset then return 0 end
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+local zset, owner = string.match(held, '^([^|]*)|?(.*)$')
+if ARGV[3] and ARGV[3] ~= owner then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local score = redis.call('ZSCORE', zset, ARGV[1])
@@ -72,7 +81,7 @@ local ttl = tonumber(ARGV[2])
 local expires = now + ttl
 redis.call('ZADD', zset, 'XX', expires, ARGV[1])
 redis.call('PEXPIRE', zset, ttl + 60000)
-redis.call('SET', KEYS[1], zset, 'PX', ttl)
+redis.call('SET', KEYS[1], held, 'PX', ttl)
 return expires
 """
 
@@ -82,6 +91,14 @@ class Lease:
     lease_id: str
     asset_id: str
     expires_at: float  # unix seconds
+
+
+class NotLeaseOwner(Exception):
+    """The lease exists but was taken by another owner: it was neither renewed nor released."""
+
+    def __init__(self, lease_id: str) -> None:
+        super().__init__(f"lease {lease_id!r} belongs to another caller")
+        self.lease_id = lease_id
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,32 @@ def _key(asset_id: str) -> str:
 
 def _id_key(lease_id: str) -> str:
     return LEASE_ID_PREFIX + lease_id
+
+
+def _owner_args(owner: str | None) -> list[str]:
+    if owner is not None and "|" in owner:
+        raise ValueError(f"a lease owner cannot contain '|': {owner!r}")
+    return [] if owner is None else [owner]
+
+
+def _released(lease_id: str, result: Any) -> bool:
+    if int(result) == -1:
+        raise NotLeaseOwner(lease_id)
+    return int(result) == 1
+
+
+def _renewed(lease_id: str, result: Any) -> float | None:
+    expires = int(result)
+    if expires == -1:
+        raise NotLeaseOwner(lease_id)
+    return expires / 1000 if expires else None
+
+
+def max_ttl_s() -> float:
+    """The longest a lease may be taken or renewed for (``HUB_LEASE_MAX_TTL_S``)."""
+    from django.conf import settings
+
+    return float(settings.HUB_LEASE_MAX_TTL_S)
 
 
 @lru_cache(maxsize=1)
@@ -115,13 +158,18 @@ class Leases:
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
 
-    def try_acquire(self, asset_id: str, max_concurrency: int, ttl_s: float) -> Lease | LeaseRefused:
-        """Take one of ``max_concurrency`` slots for ``ttl_s`` seconds, or say how long to wait."""
+    def try_acquire(
+        self, asset_id: str, max_concurrency: int, ttl_s: float, owner: str = ""
+    ) -> Lease | LeaseRefused:
+        """Take one of ``max_concurrency`` slots for ``ttl_s`` seconds for ``owner``, or say how long to wait."""
         ttl_ms = _ttl_ms(ttl_s)
         lease_id = secrets.token_urlsafe(16)
         result = cast(
             list[Any],
-            self._acquire(keys=[_key(asset_id), _id_key(lease_id)], args=[lease_id, max_concurrency, ttl_ms]),
+            self._acquire(
+                keys=[_key(asset_id), _id_key(lease_id)],
+                args=[lease_id, max_concurrency, ttl_ms, *_owner_args(owner)],
+            ),
         )
         if int(result[0]) == 1:
             return Lease(lease_id=lease_id, asset_id=asset_id, expires_at=int(result[1]) / 1000)
@@ -131,14 +179,22 @@ class Leases:
         got = self.try_acquire(asset_id, max_concurrency, ttl_s)
         return got if isinstance(got, Lease) else None
 
-    def release(self, lease_id: str) -> bool:
-        """Free the lease's slot; False if it had already expired or been released. Idempotent."""
-        return int(cast(int, self._release(keys=[_id_key(lease_id)], args=[lease_id]))) == 1
+    def release(self, lease_id: str, owner: str | None = None) -> bool:
+        """Free the lease's slot; False if it had already expired or been released. Idempotent.
 
-    def renew(self, lease_id: str, ttl_s: float) -> float | None:
-        """Extend a live lease to ``now + ttl_s``; the new expiry (unix s), or None if it is gone."""
-        expires = int(cast(int, self._renew(keys=[_id_key(lease_id)], args=[lease_id, _ttl_ms(ttl_s)])))
-        return expires / 1000 if expires else None
+        Raises :class:`NotLeaseOwner` if ``owner`` is given and did not take the lease.
+        """
+        return _released(
+            lease_id, self._release(keys=[_id_key(lease_id)], args=[lease_id, *_owner_args(owner)])
+        )
+
+    def renew(self, lease_id: str, ttl_s: float, owner: str | None = None) -> float | None:
+        """Extend a live lease to ``now + ttl_s``; the new expiry (unix s), or None if it is gone.
+
+        Raises :class:`NotLeaseOwner` if ``owner`` is given and did not take the lease.
+        """
+        args: list[str | int] = [lease_id, _ttl_ms(ttl_s), *_owner_args(owner)]
+        return _renewed(lease_id, self._renew(keys=[_id_key(lease_id)], args=args))
 
     def active_counts(self, asset_ids: Iterable[str]) -> dict[str, int]:
         """Live (unexpired) leases per asset; assets with none map to 0."""
@@ -154,8 +210,9 @@ class Leases:
 
 
 def _ttl_ms(ttl_s: float) -> int:
-    if not 0 < ttl_s <= MAX_TTL_S:
-        raise ValueError(f"ttl_s must be in (0, {MAX_TTL_S:g}]")
+    cap = max_ttl_s()
+    if not 0 < ttl_s <= cap:
+        raise ValueError(f"ttl_s must be in (0, {cap:g}]")
     return max(1, int(ttl_s * 1000))
 
 
@@ -169,27 +226,28 @@ def acquire(asset_id: str, max_concurrency: int, ttl_s: float) -> Lease | None:
     return _default().acquire(asset_id, max_concurrency, ttl_s)
 
 
-def try_acquire(asset_id: str, max_concurrency: int, ttl_s: float) -> Lease | LeaseRefused:
-    return _default().try_acquire(asset_id, max_concurrency, ttl_s)
+def try_acquire(asset_id: str, max_concurrency: int, ttl_s: float, owner: str = "") -> Lease | LeaseRefused:
+    return _default().try_acquire(asset_id, max_concurrency, ttl_s, owner)
 
 
-def release(lease_id: str) -> bool:
-    return _default().release(lease_id)
+def release(lease_id: str, owner: str | None = None) -> bool:
+    return _default().release(lease_id, owner)
 
 
-def renew(lease_id: str, ttl_s: float) -> float | None:
+def renew(lease_id: str, ttl_s: float, owner: str | None = None) -> float | None:
     """Extend a live lease; the new expiry (unix s), or None if it expired or was released."""
-    return _default().renew(lease_id, ttl_s)
+    return _default().renew(lease_id, ttl_s, owner)
 
 
-def renew_lease(lease_id: str, ttl_s: float) -> Lease | None:
+def renew_lease(lease_id: str, ttl_s: float, owner: str | None = None) -> Lease | None:
     """:func:`renew`, answering the whole lease (with its asset id)."""
-    expires = renew(lease_id, ttl_s)
+    expires = renew(lease_id, ttl_s, owner)
     if expires is None:
         return None
     raw = _default_client().get(_id_key(lease_id))
-    key = raw.decode() if isinstance(raw, bytes) else str(raw or "")
-    return Lease(lease_id=lease_id, asset_id=key.removeprefix(LEASE_PREFIX), expires_at=expires)
+    held = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+    zset = held.partition("|")[0]
+    return Lease(lease_id=lease_id, asset_id=zset.removeprefix(LEASE_PREFIX), expires_at=expires)
 
 
 def usage_client() -> Redis:
@@ -224,9 +282,11 @@ class AsyncLeases:
             return Lease(lease_id=lease_id, asset_id=asset_id, expires_at=int(result[1]) / 1000)
         return LeaseRefused(retry_after=max(0.001, int(result[1]) / 1000))
 
-    async def release(self, lease_id: str) -> bool:
-        return int(cast(int, await self._release(keys=[_id_key(lease_id)], args=[lease_id]))) == 1
+    async def release(self, lease_id: str, owner: str | None = None) -> bool:
+        return _released(
+            lease_id, await self._release(keys=[_id_key(lease_id)], args=[lease_id, *_owner_args(owner)])
+        )
 
-    async def renew(self, lease_id: str, ttl_s: float) -> float | None:
-        expires = int(cast(int, await self._renew(keys=[_id_key(lease_id)], args=[lease_id, _ttl_ms(ttl_s)])))
-        return expires / 1000 if expires else None
+    async def renew(self, lease_id: str, ttl_s: float, owner: str | None = None) -> float | None:
+        args: list[str | int] = [lease_id, _ttl_ms(ttl_s), *_owner_args(owner)]
+        return _renewed(lease_id, await self._renew(keys=[_id_key(lease_id)], args=args))

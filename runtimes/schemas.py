@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+from django.conf import settings
 from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field
 
@@ -45,13 +46,17 @@ class ResolveOut(Schema):
     just_started: bool
 
 
+# The cap (``HUB_LEASE_MAX_TTL_S``) is read once, so the published schema states it.
+LEASE_MAX_TTL_S = float(settings.HUB_LEASE_MAX_TTL_S)
+
+
 class LeaseIn(StrictIn):
     asset_id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    ttl_s: float = Field(60, gt=0, le=3600)
+    ttl_s: float = Field(min(60, LEASE_MAX_TTL_S), gt=0, le=LEASE_MAX_TTL_S)
 
 
 class LeaseRenewIn(StrictIn):
-    ttl_s: float = Field(60, gt=0, le=3600)
+    ttl_s: float = Field(min(60, LEASE_MAX_TTL_S), gt=0, le=LEASE_MAX_TTL_S)
 
 
 class LeaseOut(Schema):

@@ -330,12 +330,14 @@ class Gateway:
             raise AuthenticationFailed("missing bearer token: send 'Authorization: Bearer <token>'")
         remote = (scope.get("client") or (None,))[0]
         key = auth.cache_key(secret, remote)
+        generation = await auth.generation_async(self.redis)
         hit = self.tokens.get(key)
-        if hit is None:
-            hit = await self._db(auth.authenticate, secret, remote)
+        if hit is None or not auth.still_valid(hit, generation):
+            hit = await self._db(auth.authenticate, secret, remote, generation)
             if hit is None:
                 raise AuthenticationFailed("invalid, expired or revoked API token")
-            self.tokens.put(key, hit)
+            if generation is not None:
+                self.tokens.put(key, hit)
         if not hit[0].has_scope("inference"):
             raise PermissionDenied("this token lacks the 'inference' scope")
         return hit

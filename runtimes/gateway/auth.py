@@ -2,19 +2,30 @@
 
 The governance service (``models_admin.tokens.authenticate_token``) is the one place
 that decides whether a secret is valid (expiry, revocation, allowed networks, active
-user). Its answer is cached for a few seconds under ``sha256(secret, remote address)``;
-revoking or editing a token announces ``tokens`` on the invalidation channel, which
-empties the cache in every process.
+user, the scopes the owner's role allows). Its answer is cached for a few seconds under
+``sha256(secret, remote address)``, and a cached answer is used only while
+
+- the token has not expired (checked on every hit), and
+- the authorization generation in Redis (``cache.AUTH_GENERATION``, incremented whenever a
+  token, a user or a role changes, in any process) is the one read before the answer was
+  computed: the change is seen by the very next request everywhere, not when a message
+  arrives. Without Redis nothing is cached.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ninja.security import HttpBearer
+from redis.asyncio import Redis as AsyncRedis
+
+from runtimes.gateway.cache import AUTH_GENERATION, publisher
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("read", "write", "operate", "approve", "gateway", "inference")
 
@@ -28,9 +39,41 @@ class Principal:
     scopes: frozenset[str]
     token_label: str
     token_id: int | None = None
+    expires_at: float | None = None  # unix seconds
+    generation: int | None = None  # the AUTH_GENERATION this answer was computed under
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def _generation(raw: Any) -> int:
+    return int(raw or 0)
+
+
+def generation() -> int | None:
+    """The current authorization generation, or None when Redis cannot say (then: no cache)."""
+    try:
+        return _generation(publisher().get(AUTH_GENERATION))
+    except Exception:
+        log.warning("authorization generation unavailable; token checks go to the database", exc_info=True)
+        return None
+
+
+async def generation_async(client: AsyncRedis) -> int | None:
+    """:func:`generation` for asyncio callers (the gateway, on its own pool)."""
+    try:
+        return _generation(await client.get(AUTH_GENERATION))
+    except Exception:
+        log.warning("authorization generation unavailable; token checks go to the database", exc_info=True)
+        return None
+
+
+def still_valid(hit: tuple[Principal, Any], current: int | None) -> bool:
+    """May a cached answer stand in for the database now? Same generation, and not expired."""
+    principal = hit[0]
+    if current is None or principal.generation != current:
+        return False
+    return principal.expires_at is None or principal.expires_at > time.time()
 
 
 def cache_key(secret: str, remote_addr: str | None) -> str:
@@ -47,11 +90,14 @@ def bearer_secret(header: str | None) -> str | None:
     return secret.strip()
 
 
-def authenticate(secret: str, remote_addr: str | None) -> tuple[Principal, Any] | None:
+def authenticate(
+    secret: str, remote_addr: str | None, generation: int | None = None
+) -> tuple[Principal, Any] | None:
     """Ask governance about ``secret`` (database queries; call from a thread).
 
     Returns the principal and the ``ApiToken`` itself, or None when the token is unknown,
     expired, revoked, used from a network it does not allow, or its user is inactive.
+    ``generation`` (read *before* calling) is stamped on the principal for :func:`still_valid`.
     """
     try:
         from models_admin.tokens import authenticate_token
@@ -67,6 +113,8 @@ def authenticate(secret: str, remote_addr: str | None) -> tuple[Principal, Any] 
         scopes=frozenset(s for s in SCOPES if token.has_scope(s)),
         token_label=f"token {token.label}",
         token_id=int(token.pk),
+        expires_at=token.expires_at.timestamp() if token.expires_at is not None else None,
+        generation=generation,
     )
     return principal, token
 
@@ -117,13 +165,15 @@ def _cache_get(key: str) -> tuple[Principal, Any] | None:
 
 
 def _cached_authenticate(secret: str, remote_addr: str | None) -> tuple[Principal, Any] | None:
-    """:func:`authenticate` behind a short cache (valid answers only). Database on a miss."""
+    """:func:`authenticate` behind a short cache (valid answers only, see :func:`still_valid`).
+    Database on a miss."""
     key = cache_key(secret, remote_addr)
+    current = generation()
     hit = _cache_get(key)
-    if hit is not None:
+    if hit is not None and still_valid(hit, current):
         return hit
-    result = authenticate(secret, remote_addr)
-    if result is not None:
+    result = authenticate(secret, remote_addr, current)
+    if result is not None and current is not None:
         if len(_token_cache) > 10_000:
             _token_cache.clear()
         _token_cache[key] = (time.monotonic() + TOKEN_CACHE_S, result)

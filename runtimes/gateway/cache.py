@@ -6,6 +6,11 @@ runtime state or an API token changes, :func:`announce` publishes on
 :data:`CHANNEL` (after the transaction commits) and every gateway process drops the
 entry; the TTL bounds staleness if a message is lost (Redis reconnect, a writer that
 bypasses the ORM).
+
+Who may do what must not lag at all: a change to a token, a user or a role also increments
+:data:`AUTH_GENERATION` in Redis (after commit), and every cached token check is used only
+while that counter is unchanged (one GET per request; ``runtimes.gateway.auth``). Unlike a
+pub/sub message, the counter cannot arrive late: the next request in any process sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from redis.asyncio import Redis as AsyncRedis
 CHANNEL = "hub:gateway:invalidate"
 ALL = "*"
 TOKENS = "tokens"
+AUTH_GENERATION = "hub:auth:generation"
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,8 @@ class TTLCache(Generic[V]):
 
 
 @lru_cache(maxsize=1)
-def _publisher() -> Redis:
+def publisher() -> Redis:
+    """The process's Redis client for announcements (and the authorization generation)."""
     from django.conf import settings
 
     return Redis.from_url(settings.REDIS_URL)
@@ -75,7 +82,9 @@ def announce(key: str) -> None:
 
     def send() -> None:
         try:
-            _publisher().publish(CHANNEL, key)
+            if key in (TOKENS, ALL):
+                publisher().incr(AUTH_GENERATION)
+            publisher().publish(CHANNEL, key)
         except Exception:  # the TTL still bounds staleness; a write must not fail for this
             log.warning("gateway cache invalidation for %r not published", key, exc_info=True)
 
@@ -105,11 +114,25 @@ def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     announce(TOKENS)
 
 
+def _user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # Active, superuser, staff: who may do what. A login only stamps last_login.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    announce(TOKENS)
+
+
+def _membership_changed(sender: Any, action: str = "", **kwargs: Any) -> None:
+    # A user's roles (groups) or a role's permissions.
+    if action in ("post_add", "post_remove", "post_clear"):
+        announce(TOKENS)
+
+
 _connected = False
 
 
 def connect_signals() -> None:
-    """Announce saves/deletes of assets, runtime states (and lifecycle events) and API tokens.
+    """Announce saves/deletes of assets, runtime states (and lifecycle events), API tokens, users
+    and their roles.
 
     Called from ``RuntimesConfig.ready()``, so every process that writes these rows (web,
     Celery workers, management commands) announces its changes. Idempotent.
@@ -118,7 +141,8 @@ def connect_signals() -> None:
     if _connected:
         return
     from django.apps import apps
-    from django.db.models.signals import post_delete, post_save
+    from django.contrib.auth.models import Group, User
+    from django.db.models.signals import m2m_changed, post_delete, post_save
 
     hooks: list[tuple[str, str, Callable[..., None], bool]] = [
         ("models_admin", "Asset", _asset_changed, True),
@@ -136,6 +160,14 @@ def connect_signals() -> None:
         post_save.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-save")
         if on_delete:
             post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-delete")
+    # Who may do what: users, their roles, the roles' permissions (see AUTH_GENERATION).
+    post_save.connect(_user_saved, sender=User, dispatch_uid="gateway-User-save")
+    post_delete.connect(_token_changed, sender=User, dispatch_uid="gateway-User-delete")
+    post_delete.connect(_token_changed, sender=Group, dispatch_uid="gateway-Group-delete")
+    m2m_changed.connect(_membership_changed, sender=User.groups.through, dispatch_uid="gateway-User-groups")
+    m2m_changed.connect(
+        _membership_changed, sender=Group.permissions.through, dispatch_uid="gateway-Group-permissions"
+    )
     _connected = True
 
 

@@ -27,6 +27,7 @@ from runtimes.gateway.errors import (
     NotApproved,
     Retired,
 )
+from runtimes.leases import max_ttl_s
 
 RUNNING = "running"
 WAKEABLE = frozenset({"stopped", "sleeping"})
@@ -121,7 +122,7 @@ def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:
         base_url=base_url.rstrip("/"),
         context_length=context_length or metadata.get("context_length"),
         max_concurrency=int(max_concurrency) if max_concurrency else None,
-        lease_ttl_s=float(policy.get("lease_ttl_s") or 120),
+        lease_ttl_s=min(float(policy.get("lease_ttl_s") or 120), max_ttl_s()),
         created=int(asset.created_at.timestamp()),
         api_key_env=runtime.api_key_env,
         api_key_file=runtime.api_key_file,

@@ -177,11 +177,25 @@ def expected(row: Row, role: str, mode: str) -> int:
     if role == "anonymous":
         return 401
     if row.need == "gateway":
-        return row.status if mode == "token" else 403  # gateway calls need a token's scope, never a session
+        # Gateway calls need a token's scope, never a session; only an admin may hold that scope.
+        return row.status if mode == "token" and role == "admin" else 403
     return row.status if row.need in ROLE_ACTIONS[role] else 403
 
 
-def token_client(user: Any, scopes: list[str] | tuple[str, ...] = TOKEN_SCOPES) -> Client:
+# Every scope each role may hold (by hand: not read from ``roles.SCOPES_FOR_ROLE``).
+ROLE_SCOPES = {
+    "viewer": ("read", "inference"),
+    "operator": ("read", "inference", "operate"),
+    "editor": ("read", "inference", "operate", "write"),
+    "approver": ("read", "inference", "operate", "write", "approve"),
+    "admin": TOKEN_SCOPES,
+}
+
+
+def token_client(user: Any, scopes: list[str] | tuple[str, ...] | None = None) -> Client:
+    """A Bearer client for ``user``; by default its token holds every scope the user's role may hold."""
+    if scopes is None:
+        scopes = ROLE_SCOPES["admin" if user.is_superuser else user.groups.get().name]
     _, secret = do_create_token(user, actor=Actor(user=user, source="cli"), scopes=scopes)
     return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
 

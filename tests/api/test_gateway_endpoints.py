@@ -116,7 +116,10 @@ def test_leases_of_unknown_or_unapproved_models_are_refused(hub: Any, make_token
     assert r.status_code == 404
 
 
-def test_usage_goes_onto_the_stream(hub: Any, make_token: Any, usage_events: Any) -> None:
+def test_usage_goes_onto_the_stream(
+    hub: Any, llama: Any, make_live: Any, make_token: Any, usage_events: Any
+) -> None:
+    make_live(llm_document("some-llm", llama.url))
     event = {
         "asset_id": "some-llm",
         "interface": "llm-runtime",

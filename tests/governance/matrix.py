@@ -58,7 +58,7 @@ def _import(user: Any, approved: bool = False) -> Any:
 
 
 def _own_token(user: Any) -> Any:
-    owner = user if getattr(user, "pk", None) else user_with_role()
+    owner = user if getattr(user, "pk", None) else user_with_role("viewer")
     token, _ = do_create_token(owner, actor=actor(owner), scopes=["read"])
     return token
 
@@ -97,7 +97,7 @@ SERVICE_OPERATIONS = [
     Operation(
         "create a token for someone else",
         ADMINS,
-        lambda u: do_create_token(user_with_role(), actor=actor(u), scopes=["read"]),
+        lambda u: do_create_token(user_with_role("viewer"), actor=actor(u), scopes=["read"]),
     ),
     Operation(
         "revoke an own token",
@@ -107,7 +107,7 @@ SERVICE_OPERATIONS = [
     Operation(
         "revoke someone else's token",
         ADMINS,
-        lambda u: do_revoke_token(_own_token(user_with_role()), actor=actor(u)),
+        lambda u: do_revoke_token(_own_token(user_with_role("viewer")), actor=actor(u)),
     ),
     Operation("change a role", ADMINS, lambda u: do_set_role(user_with_role(), "editor", actor=actor(u))),
 ]
@@ -115,4 +115,4 @@ SERVICE_OPERATIONS = [
 
 def _refuse_anon(user: Any) -> Any:
     # An anonymous user has no tokens of their own: asking for one is asking for someone's.
-    return do_create_token(user_with_role(), actor=actor(user), scopes=["read"])
+    return do_create_token(user_with_role("viewer"), actor=actor(user), scopes=["read"])

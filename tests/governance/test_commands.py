@@ -111,7 +111,7 @@ def test_set_role_as_a_non_admin_is_refused() -> None:
 
 
 def test_create_api_token_prints_only_the_secret() -> None:
-    user = user_with_role("viewer")
+    user = user_with_role("admin")
     out = run("create_api_token", user.username, "--scopes", "gateway,inference", "--expires-days", "7")
     secret = out.strip()
     assert out == secret + "\n"
@@ -139,7 +139,7 @@ def test_create_api_token_names_the_bad_option(args: tuple[str, ...], message: s
 
 
 def test_revoke_api_token_by_prefix() -> None:
-    user = user_with_role()
+    user = user_with_role("viewer")
     secret = run("create_api_token", user.username, "--scopes", "read").strip()
     prefix = secret.split("_")[1]
     assert "revoked" in run("revoke_api_token", f"hub_{prefix}")

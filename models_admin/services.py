@@ -135,7 +135,10 @@ def do_import_assets(
         if revision.status == RevisionStatus.DRAFT:
             revision = do_submit_revision(revision, actor=actor)
         if approved and revision.status == RevisionStatus.SUBMITTED:
-            do_approve_revision(revision, actor=actor, comment="imported approved", _bootstrap=True)
+            # What this import itself just wrote and submitted: its digest, read back from the row.
+            do_approve_revision(
+                revision, actor=actor, digest=revision.digest, comment="imported approved", _bootstrap=True
+            )
     if approved:
         record(
             "import.approved",

@@ -96,5 +96,5 @@ def submitted_revision(
 def live_asset(document: dict[str, Any] | None = None) -> Asset:
     """An asset whose revision 1 is approved and live (written and approved by two different users)."""
     revision = submitted_revision(document=document)
-    do_approve_revision(revision, actor=actor(user_with_role("approver")))
+    do_approve_revision(revision, actor=actor(user_with_role("approver")), digest=revision.digest)
     return Asset.objects.get(pk=revision.asset_id)

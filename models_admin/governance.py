@@ -11,7 +11,8 @@ Domain errors (the API maps each once): :class:`PermissionRefused` → 403,
 
 Integrity rules kept here: a submitted revision's content never changes (editing after a
 withdrawal or rejection makes a new revision); an approval names the digest of the content
-it approves (:func:`models_admin.models.document_digest`).
+it approves (:func:`models_admin.models.document_digest`); only admins may add or change
+``runtime.launch`` (:func:`check_launch_change`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from models_admin.models import (
     AssetRevision,
     RevisionStatus,
 )
-from models_admin.roles import actor_may
+from models_admin.roles import actor_may, has_permission
 from models_admin.validation import (
     AssetValidationError,
     FieldError,
@@ -301,6 +302,35 @@ def _rev_id(revision: AssetRevision) -> str:
     return f"{revision.asset.asset_id}#{revision.number}"
 
 
+# Launching is privileged ------------------------------------------------------------------------
+
+
+def may_change_launch(actor: Actor) -> bool:
+    """May ``actor`` add or change ``runtime.launch`` (a process the hub starts on a worker)?
+
+    Admins by role (through a token too: editing already needs its ``write`` scope), the system
+    and the user-less command line.
+    """
+    return actor.is_trusted_system or has_permission(actor.user, "admin")
+
+
+def _launch_of(document: dict[str, Any] | None) -> Any:
+    runtime = (document or {}).get("runtime")
+    return runtime.get("launch") if isinstance(runtime, dict) else None
+
+
+def check_launch_change(document: dict[str, Any], live: dict[str, Any] | None, *, actor: Actor) -> None:
+    """Raise AssetValidationError naming ``runtime.launch`` when ``document`` adds or changes the
+    launch block of ``live`` (the live document, None if none) and ``actor`` is not an admin.
+    Removing it, or keeping the live one, is anyone's edit."""
+    launch = _launch_of(document)
+    if launch is None or launch == _launch_of(live) or may_change_launch(actor):
+        return
+    raise AssetValidationError(
+        [FieldError("runtime.launch", "only an admin may add or change it (it starts a process on a worker)")]
+    )
+
+
 # Services -------------------------------------------------------------------------------------
 
 
@@ -313,7 +343,8 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     Only a draft changes in place (compare-and-set on its status); after a withdrawal or a
     rejection the edit is a new revision, whose contributors include the withdrawn one's.
     The live revision is untouched: it keeps serving until a new one is approved.
-    Raises AssetValidationError, PermissionRefused (needs ``edit``), InvalidTransition (the open
+    Raises AssetValidationError (also ``runtime.launch`` added or changed by a non-admin, see
+    :func:`check_launch_change`), PermissionRefused (needs ``edit``), InvalidTransition (the open
     revision is submitted — withdraw it first —, or the asset is retired).
     """
     raw_id = document.get("asset_id") if isinstance(document, dict) else None
@@ -324,6 +355,7 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     if asset is not None and asset.asset_id != asset_id:
         raise AssetValidationError([FieldError("asset_id", "cannot be changed once created")])
     locked = Asset.objects.select_for_update().filter(asset_id=asset_id).first()
+    check_launch_change(normalized, locked.live_spec if locked is not None else None, actor=actor)
     if locked is None:
         locked = Asset.objects.create(
             asset_id=asset_id,

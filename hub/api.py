@@ -20,7 +20,13 @@ from ninja.operation import PathView
 
 from models_admin.api import revisions_router
 from models_admin.api import router as assets_router
-from models_admin.governance import FourEyesViolation, InvalidInput, InvalidTransition, PermissionRefused
+from models_admin.governance import (
+    ContentChanged,
+    FourEyesViolation,
+    InvalidInput,
+    InvalidTransition,
+    PermissionRefused,
+)
 from models_admin.validation import AssetValidationError
 from runtimes.api import gateway_router
 from runtimes.api import router as runtimes_router
@@ -100,6 +106,11 @@ def _refused(request: HttpRequest, exc: PermissionRefused) -> HttpResponse:
 @api.exception_handler(InvalidTransition)
 def _governance_transition(request: HttpRequest, exc: InvalidTransition) -> HttpResponse:
     return error(request, 409, "invalid_transition", str(exc))
+
+
+@api.exception_handler(ContentChanged)
+def _content_changed(request: HttpRequest, exc: ContentChanged) -> HttpResponse:
+    return error(request, 409, "content_changed", str(exc), field="digest")
 
 
 @api.exception_handler(LifecycleError)

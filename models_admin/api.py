@@ -18,9 +18,9 @@ from ninja.params.functions import Path, Query
 from models_admin import governance
 from models_admin.models import Asset, AssetRevision, RevisionStatus
 from models_admin.schemas import (
+    ApproveIn,
     AssetOut,
     AssetPage,
-    CommentIn,
     DocumentIn,
     ImportIn,
     ImportOut,
@@ -80,6 +80,7 @@ def _revision_out(revision: AssetRevision) -> dict[str, Any]:
         "number": revision.number,
         "status": revision.status,
         "document": revision.document,
+        "digest": revision.digest,
         "author": name(revision.author),
         "submitted_by": name(revision.submitted_by),
         "submitted_at": revision.submitted_at,
@@ -253,10 +254,12 @@ def withdraw(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, A
 
 
 @revisions_router.post(
-    "/{revision_id}/approve", response=with_errors(RevisionOut), summary="Approve (four eyes): it goes live"
+    "/{revision_id}/approve",
+    response=with_errors(RevisionOut),
+    summary="Approve the reviewed content (its digest; four eyes): it goes live",
 )
-def approve(request: HttpRequest, body: CommentIn, revision_id: int = RevisionId) -> dict[str, Any]:
-    return _decide(request, revision_id, "approve", comment=body.comment)
+def approve(request: HttpRequest, body: ApproveIn, revision_id: int = RevisionId) -> dict[str, Any]:
+    return _decide(request, revision_id, "approve", digest=body.digest, comment=body.comment)
 
 
 @revisions_router.post(

@@ -484,6 +484,7 @@ class ApprovalItem:
     diff: list[tuple[str, Any, Any]]
     can_decide: bool
     reason: str  # why the buttons are not offered, when they are not
+    digest: str  # of the content shown (the diff): what the approve form names
 
 
 def approval_items(user: Any) -> list[ApprovalItem]:
@@ -501,5 +502,7 @@ def approval_items(user: Any) -> list[ApprovalItem]:
             if conflict and not governance.self_approval_allowed():
                 reason = f"Four eyes: {conflict}."
         diff = diff_documents(revision.asset.live_spec, revision.document)
-        items.append(ApprovalItem(revision, diff, governance.can_decide(revision, user), reason))
+        items.append(
+            ApprovalItem(revision, diff, governance.can_decide(revision, user), reason, revision.digest)
+        )
     return items

@@ -7,14 +7,21 @@ leaves an ``authz.refused`` audit row that survives the rollback of the refused 
 
 Domain errors (the API maps each once): :class:`PermissionRefused` → 403,
 :class:`FourEyesViolation` (a PermissionRefused) → 403, :class:`InvalidTransition` → 409,
-:class:`InvalidInput` (field errors) → 422.
+:class:`ContentChanged` (an InvalidTransition) → 409, :class:`InvalidInput` (field errors) → 422.
+
+Integrity rules kept here: a submitted revision's content never changes (editing after a
+withdrawal or rejection makes a new revision); an approval names the digest of the content
+it approves (:func:`models_admin.models.document_digest`); only admins may add or change
+``runtime.launch`` (:func:`check_launch_change`).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import hmac
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -28,11 +35,12 @@ from hub.env import env_bool
 from models_admin.audit import Actor, record
 from models_admin.models import (
     OPEN_STATUSES,
+    SHORT_DIGEST,
     Asset,
     AssetRevision,
     RevisionStatus,
 )
-from models_admin.roles import actor_may
+from models_admin.roles import actor_may, has_permission
 from models_admin.validation import (
     AssetValidationError,
     FieldError,
@@ -45,16 +53,19 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# from-status -> {verb: to-status}; anything else is an InvalidTransition.
+# from-status -> {verb: to-status}; anything else is an InvalidTransition. Only a draft may be
+# edited (in place); a submitted revision's content is final: withdrawing it ends it, and the
+# next edit makes a new revision.
 TRANSITIONS: dict[str, dict[str, str]] = {
     RevisionStatus.DRAFT: {"edit": RevisionStatus.DRAFT, "submit": RevisionStatus.SUBMITTED},
     RevisionStatus.SUBMITTED: {
         "approve": RevisionStatus.APPROVED,
         "reject": RevisionStatus.REJECTED,
-        "withdraw": RevisionStatus.DRAFT,
+        "withdraw": RevisionStatus.WITHDRAWN,
     },
     RevisionStatus.APPROVED: {},
     RevisionStatus.REJECTED: {},
+    RevisionStatus.WITHDRAWN: {},
 }
 
 
@@ -83,6 +94,23 @@ class InvalidTransition(GovernanceError):
     """The revision or asset is not in a state that allows this, or the race was lost (→ 409)."""
 
 
+class ContentChanged(InvalidTransition):
+    """An approval named other content than the revision holds (→ 409). Recorded in the audit
+    log as ``revision.approve_refused`` (with both digests), a row that survives the rollback."""
+
+    def __init__(self, actor: Actor, object_id: str, named: str, holds: str) -> None:
+        self.actor = actor
+        self.object_id = object_id
+        # Shown and audited as given only when it looks like a digest (never arbitrary text).
+        self.named = named if re.fullmatch(r"[0-9a-f]{0,64}", named) else "(malformed)"
+        self.holds = holds
+        self.recorded = False
+        super().__init__(
+            f"revision {object_id}: content changed since review (you approved digest "
+            f"{self.named[:SHORT_DIGEST] or 'none'}, it holds {holds[:SHORT_DIGEST]}); review it again"
+        )
+
+
 class InvalidInput(GovernanceError):
     """Bad input, as field errors (→ 422), e.g. ``comment: required to reject``."""
 
@@ -96,26 +124,35 @@ class InvalidInput(GovernanceError):
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("governed_depth", default=0)
 
 
-def _record_refusal(exc: PermissionRefused) -> None:
+def _record_refusal(exc: PermissionRefused | ContentChanged) -> None:
     if exc.recorded:
         return
     with transaction.atomic():
-        record(
-            "authz.refused",
-            actor=exc.actor,
-            object_type=exc.object_type,
-            object_id=exc.object_id,
-            detail=f"{exc.action}: {exc.reason}",
-        )
+        if isinstance(exc, ContentChanged):
+            record(
+                "revision.approve_refused",
+                actor=exc.actor,
+                object_type="revision",
+                object_id=exc.object_id,
+                detail=f"content changed since review: approval named {exc.named or '(none)'}, "
+                f"revision holds {exc.holds}",
+            )
+        else:
+            record(
+                "authz.refused",
+                actor=exc.actor,
+                object_type=exc.object_type,
+                object_id=exc.object_id,
+                detail=f"{exc.action}: {exc.reason}",
+            )
     exc.recorded = True
-    log.info(
-        "authorization refused: %s %s %s:%s", exc.actor.label, exc.action, exc.object_type, exc.object_id
-    )
+    log.info("refused: %s: %s", exc.actor.label, exc)
 
 
 def governed(fn: Callable[P, R]) -> Callable[P, R]:
-    """``transaction.atomic`` for services, plus: a :class:`PermissionRefused` raised inside is
-    recorded after the rollback, so the refusal row persists while the change does not.
+    """``transaction.atomic`` for services, plus: a :class:`PermissionRefused` or
+    :class:`ContentChanged` raised inside is recorded after the rollback, so the refusal row
+    persists while the change does not.
 
     (Inside a caller's own ``atomic`` block the refusal row shares that block's fate.)
     """
@@ -126,7 +163,7 @@ def governed(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             with transaction.atomic():
                 return fn(*args, **kwargs)
-        except PermissionRefused as exc:
+        except (PermissionRefused, ContentChanged) as exc:
             if _depth.get() == 1:
                 _record_refusal(exc)
             raise
@@ -212,8 +249,11 @@ def approval_queue() -> list[AssetRevision]:
 
 
 def _sync_columns(asset: Asset) -> None:
-    """``spec`` and its columns follow the open revision, else the live one, else the newest."""
-    current = open_revision(asset) or live_revision(asset) or asset.revisions.order_by("-number").first()
+    """``spec`` and its columns follow the open revision, else a just-withdrawn one (the next edit
+    starts from it), else the live one, else the newest."""
+    newest = asset.revisions.order_by("-number").first()
+    withdrawn = newest if newest is not None and newest.status == RevisionStatus.WITHDRAWN else None
+    current = open_revision(asset) or withdrawn or live_revision(asset) or newest
     if current is None:
         return
     doc = current.document
@@ -262,6 +302,35 @@ def _rev_id(revision: AssetRevision) -> str:
     return f"{revision.asset.asset_id}#{revision.number}"
 
 
+# Launching is privileged ------------------------------------------------------------------------
+
+
+def may_change_launch(actor: Actor) -> bool:
+    """May ``actor`` add or change ``runtime.launch`` (a process the hub starts on a worker)?
+
+    Admins by role (through a token too: editing already needs its ``write`` scope), the system
+    and the user-less command line.
+    """
+    return actor.is_trusted_system or has_permission(actor.user, "admin")
+
+
+def _launch_of(document: dict[str, Any] | None) -> Any:
+    runtime = (document or {}).get("runtime")
+    return runtime.get("launch") if isinstance(runtime, dict) else None
+
+
+def check_launch_change(document: dict[str, Any], live: dict[str, Any] | None, *, actor: Actor) -> None:
+    """Raise AssetValidationError naming ``runtime.launch`` when ``document`` adds or changes the
+    launch block of ``live`` (the live document, None if none) and ``actor`` is not an admin.
+    Removing it, or keeping the live one, is anyone's edit."""
+    launch = _launch_of(document)
+    if launch is None or launch == _launch_of(live) or may_change_launch(actor):
+        return
+    raise AssetValidationError(
+        [FieldError("runtime.launch", "only an admin may add or change it (it starts a process on a worker)")]
+    )
+
+
 # Services -------------------------------------------------------------------------------------
 
 
@@ -271,8 +340,11 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     draft in place, or starts a new draft after the newest revision. Returns ``(revision, changed)``;
     a no-op (``changed`` False) when the document equals the current one.
 
+    Only a draft changes in place (compare-and-set on its status); after a withdrawal or a
+    rejection the edit is a new revision, whose contributors include the withdrawn one's.
     The live revision is untouched: it keeps serving until a new one is approved.
-    Raises AssetValidationError, PermissionRefused (needs ``edit``), InvalidTransition (the open
+    Raises AssetValidationError (also ``runtime.launch`` added or changed by a non-admin, see
+    :func:`check_launch_change`), PermissionRefused (needs ``edit``), InvalidTransition (the open
     revision is submitted — withdraw it first —, or the asset is retired).
     """
     raw_id = document.get("asset_id") if isinstance(document, dict) else None
@@ -283,6 +355,7 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     if asset is not None and asset.asset_id != asset_id:
         raise AssetValidationError([FieldError("asset_id", "cannot be changed once created")])
     locked = Asset.objects.select_for_update().filter(asset_id=asset_id).first()
+    check_launch_change(normalized, locked.live_spec if locked is not None else None, actor=actor)
     if locked is None:
         locked = Asset.objects.create(
             asset_id=asset_id,
@@ -299,6 +372,7 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
             author=actor.db_user,
             contributors=[actor.user_id] if actor.user_id else [],
         )
+        revision.refresh_from_db()  # the document as stored: what its digest is computed from
         record("asset.create", actor=actor, object_type="asset", object_id=asset_id, after=normalized)
         return revision, True
     _check_not_retired(locked, "edit")
@@ -307,14 +381,21 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
         raise InvalidTransition(
             f"revision {current.number} of {asset_id} is awaiting approval; withdraw it before editing"
         )
-    if current is not None:
+    if current is not None:  # a draft, never submitted: edited in place, while it still is one
         if current.document == normalized:
             return current, False
         before = current.document
-        current.document = normalized
-        if actor.user_id and actor.user_id not in current.contributors:
-            current.contributors = [*current.contributors, actor.user_id]
-        current.save(update_fields=["document", "contributors", "updated_at"])
+        contributors = list(current.contributors)
+        if actor.user_id and actor.user_id not in contributors:
+            contributors.append(actor.user_id)
+        target = _require(current, "edit")
+        edited = AssetRevision.objects.filter(pk=current.pk, status=current.status).update(
+            status=target, document=normalized, contributors=contributors, updated_at=timezone.now()
+        )
+        if edited != 1:
+            raise InvalidTransition(
+                f"revision {current.number} of {asset_id} was submitted meanwhile; reload"
+            )
         revision = current
     else:
         newest = locked.revisions.order_by("-number").first()
@@ -322,13 +403,14 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
             return newest, False
         before = locked.spec
         number = (locked.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+        contributors = [actor.user_id] if actor.user_id else []
+        if newest is not None and newest.status == RevisionStatus.WITHDRAWN:
+            # The withdrawn revision's writers wrote this one too: four eyes still applies to them.
+            contributors = list(dict.fromkeys([*newest.contributors, *contributors]))
         revision = AssetRevision.objects.create(
-            asset=locked,
-            number=number,
-            document=normalized,
-            author=actor.db_user,
-            contributors=[actor.user_id] if actor.user_id else [],
+            asset=locked, number=number, document=normalized, author=actor.db_user, contributors=contributors
         )
+    revision.refresh_from_db()  # the document as stored: what its digest is computed from
     _sync_columns(locked)
     locked.save()
     record(
@@ -356,23 +438,26 @@ def do_submit_revision(revision: AssetRevision, *, actor: Actor) -> AssetRevisio
 
 @governed
 def do_withdraw_revision(revision: AssetRevision, *, actor: Actor) -> AssetRevision:
-    """Submitted → draft (out of the queue; editable again). Needs ``edit``. Raises InvalidTransition."""
+    """Submitted → withdrawn (out of the queue; final: its content never changes, the next edit
+    is a new revision). Needs ``edit``. Raises InvalidTransition."""
     refuse_unless(actor, "edit", object_type="revision", object_id=_rev_id(revision))
     revision = _lock_revision(revision)
-    revision = _transition(revision, "withdraw", submitted_by=None, submitted_at=None)
+    revision = _transition(revision, "withdraw")
     record("revision.withdraw", actor=actor, object_type="revision", object_id=_rev_id(revision))
     return revision
 
 
 @governed
 def do_approve_revision(
-    revision: AssetRevision, *, actor: Actor, comment: str = "", _bootstrap: bool = False
+    revision: AssetRevision, *, actor: Actor, digest: str, comment: str = "", _bootstrap: bool = False
 ) -> AssetRevision:
     """Submitted → approved; the revision becomes live (``Asset.live_spec``). Final.
 
+    ``digest`` names the content approved (``AssetRevision.digest``, as shown to the approver):
+    anything else is refused with :class:`ContentChanged`, audited ``revision.approve_refused``.
     Needs ``approve``, and four eyes: the approver may be neither the submitter nor an author
     (unless ``HUB_ALLOW_SELF_APPROVAL``). Raises PermissionRefused, FourEyesViolation,
-    InvalidTransition (not submitted, lost a race, or the asset is retired).
+    ContentChanged, InvalidTransition (not submitted, lost a race, or the asset is retired).
     """
     object_id = _rev_id(revision)
     refuse_unless(actor, "approve", object_type="revision", object_id=object_id)
@@ -389,6 +474,9 @@ def do_approve_revision(
             detail = "four eyes bypassed: HUB_ALLOW_SELF_APPROVAL is on"
         else:
             raise FourEyesViolation(actor, "approve", "revision", object_id, conflict)
+    holds = revision.digest
+    if not hmac.compare_digest((digest or "").encode("utf-8", "replace"), holds.encode()):
+        raise ContentChanged(actor, object_id, digest or "", holds)
     before = asset.live_spec
     revision = _transition(
         revision, "approve", decided_by=actor.db_user, decided_at=timezone.now(), comment=comment.strip()
@@ -403,7 +491,7 @@ def do_approve_revision(
         object_id=object_id,
         before=before,
         after=revision.document,
-        detail=detail,
+        detail="; ".join(part for part in (f"content {holds}", detail) if part),
     )
     return revision
 

@@ -8,6 +8,8 @@ the services only, from the same document. Every document an asset ever had is a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
@@ -73,28 +75,45 @@ class RevisionStatus(models.TextChoices):
     """A revision's status. Transitions (``models_admin.governance.TRANSITIONS``)::
 
         draft --submit--> submitted --approve--> approved   (final)
-          ^                  |      --reject---> rejected   (final)
-          +----withdraw------+
+                                    --reject---> rejected   (final)
+                                    --withdraw-> withdrawn  (final)
 
-    A draft's document may change (edits by its contributors); a submitted one may not
-    (withdraw it first); approved and rejected rows never change: the services refuse it
-    and a PostgreSQL trigger refuses any UPDATE of them.
+    Only a draft's document may change (edits by its contributors). Once submitted, a
+    revision's content never changes: editing after a withdrawal or a rejection makes a new
+    revision, so an approval (which names the content's :func:`document_digest`) approves
+    exactly what was reviewed. The services refuse other changes, and a PostgreSQL trigger
+    refuses any UPDATE of a final row and any change of a submitted row's document.
     """
 
     DRAFT = "draft", "Draft"
     SUBMITTED = "submitted", "Submitted"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
     @property
     def badge(self) -> str:
-        return {"draft": "secondary", "submitted": "warning", "approved": "success", "rejected": "danger"}[
-            self.value
-        ]
+        return {
+            "draft": "secondary",
+            "submitted": "warning",
+            "approved": "success",
+            "rejected": "danger",
+            "withdrawn": "secondary",
+        }[self.value]
 
 
-FINAL_STATUSES = (RevisionStatus.APPROVED, RevisionStatus.REJECTED)
+FINAL_STATUSES = (RevisionStatus.APPROVED, RevisionStatus.REJECTED, RevisionStatus.WITHDRAWN)
 OPEN_STATUSES = (RevisionStatus.DRAFT, RevisionStatus.SUBMITTED)
+
+
+def document_digest(document: Any) -> str:
+    """What an approval names: the SHA-256 (hex) of the document's canonical JSON (keys sorted,
+    no whitespace, UTF-8). Computed here only; always from the document as stored."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+SHORT_DIGEST = 12  # hex characters shown to people (the API and forms carry all 64)
 
 
 class AssetRevision(models.Model):
@@ -141,6 +160,15 @@ class AssetRevision(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def digest(self) -> str:
+        """:func:`document_digest` of this revision's document."""
+        return document_digest(self.document)
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:SHORT_DIGEST]
 
 
 TOKEN_SCOPES = ("read", "write", "operate", "approve", "gateway", "inference")

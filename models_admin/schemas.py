@@ -43,12 +43,18 @@ class DocumentIn(StrictIn):
     document: dict[str, Any]
 
 
+DIGEST = r"^[0-9a-f]{64}$"
+
+
 class RevisionOut(Schema):
     id: int
     asset_id: str
     number: int
     status: str
     document: dict[str, Any]
+    digest: str = Field(
+        description="SHA-256 (hex) of the document's canonical JSON: what an approval must name."
+    )
     author: str | None
     submitted_by: str | None
     submitted_at: datetime | None
@@ -58,7 +64,15 @@ class RevisionOut(Schema):
     created_at: datetime
 
 
-class CommentIn(StrictIn):
+class ApproveIn(StrictIn):
+    """Approve exactly the content reviewed: ``digest`` is the revision's ``digest`` as read."""
+
+    digest: str = Field(
+        min_length=64,
+        max_length=64,
+        pattern=DIGEST,
+        description="The reviewed revision's digest (GET /revisions/{id}); another one answers 409.",
+    )
     comment: str = Field("", max_length=2000, pattern=r"^[^\x00]*$")
 
 

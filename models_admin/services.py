@@ -108,7 +108,8 @@ def do_import_assets(
     approvals queue (a revision already awaiting approval is withdrawn and replaced).
     With ``approved`` (bootstrapping: the system itself, or an admin) each is approved at once,
     bypassing four eyes, and one ``import.approved`` audit row says so.
-    Raises AssetImportError, PermissionRefused, InvalidTransition (a retired asset).
+    Raises AssetImportError (also for ``runtime.launch`` added or changed by a non-admin),
+    PermissionRefused, InvalidTransition (a retired asset).
     """
     refuse_unless(actor, "edit", object_type="import", object_id="assets")
     if approved and not (actor.source == AuditSource.SYSTEM and actor.user is None):
@@ -131,11 +132,17 @@ def do_import_assets(
             and pending.document != item.document
         ):
             do_withdraw_revision(pending, actor=actor)
-        revision, _ = do_create_draft(item.document, actor=actor)
+        try:
+            revision, _ = do_create_draft(item.document, actor=actor)
+        except AssetValidationError as exc:
+            raise AssetImportError([(item.source, error) for error in exc.errors]) from exc
         if revision.status == RevisionStatus.DRAFT:
             revision = do_submit_revision(revision, actor=actor)
         if approved and revision.status == RevisionStatus.SUBMITTED:
-            do_approve_revision(revision, actor=actor, comment="imported approved", _bootstrap=True)
+            # What this import itself just wrote and submitted: its digest, read back from the row.
+            do_approve_revision(
+                revision, actor=actor, digest=revision.digest, comment="imported approved", _bootstrap=True
+            )
     if approved:
         record(
             "import.approved",

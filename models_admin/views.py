@@ -283,7 +283,9 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
     revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
     try:
         if decision == "approve":
-            governance.do_approve_revision(revision, actor=_actor(request))
+            # The digest of the content the page showed: a changed revision is refused, not approved.
+            digest = request.POST.get("digest", "")
+            governance.do_approve_revision(revision, actor=_actor(request), digest=digest)
             message = f"Approved revision {revision.number} of {revision.asset.asset_id}: it is live."
         else:
             governance.do_reject_revision(revision, actor=_actor(request), comment=comment)

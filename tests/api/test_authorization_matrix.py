@@ -95,6 +95,11 @@ def _revision(kind: str, body: Any = None) -> Build:
     return lambda w: ({"revision_id": getattr(w, kind)().pk}, body)
 
 
+def _approve(w: World) -> tuple[dict[str, Any], Any]:
+    revision = w.submitted()
+    return {"revision_id": revision.pk}, {"digest": revision.digest}
+
+
 def _usage(w: World) -> tuple[dict[str, Any], Any]:
     event = {
         "asset_id": w.live().asset_id,
@@ -136,7 +141,7 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/revisions/{revision_id}": Row("view", 200, _revision("draft")),
     "POST /api/v1/revisions/{revision_id}/submit": Row("edit", 200, _revision("draft")),
     "POST /api/v1/revisions/{revision_id}/withdraw": Row("edit", 200, _revision("submitted")),
-    "POST /api/v1/revisions/{revision_id}/approve": Row("approve", 200, _revision("submitted", {})),
+    "POST /api/v1/revisions/{revision_id}/approve": Row("approve", 200, _approve),
     "POST /api/v1/revisions/{revision_id}/reject": Row(
         "approve", 200, _revision("submitted", {"comment": "not this one"})
     ),

@@ -4,7 +4,8 @@
 - ``user_for(role)``: as above, plus ``"anonymous"`` → ``AnonymousUser()``.
 - ``asset_document(asset_id, **changes)``: a valid LLM document.
 - ``draft_revision``, ``submitted_revision``, ``live_asset``: built through the services, so
-  every row is one the application could have written (audit rows included).
+  every row is one the application could have written (audit rows included). The default
+  author is an editor, or an admin for a document with ``runtime.launch`` (admins only).
 """
 
 from __future__ import annotations
@@ -77,9 +78,15 @@ def asset_document(asset_id: str | None = None, **changes: Any) -> dict[str, Any
     return doc
 
 
+def default_author(document: dict[str, Any] | None) -> User:
+    """An editor, or an admin when ``document`` has ``runtime.launch`` (which only admins may set)."""
+    launches = isinstance(document, dict) and "launch" in (document.get("runtime") or {})
+    return user_with_role("admin" if launches else "editor")
+
+
 def draft_revision(author: User | None = None, document: dict[str, Any] | None = None) -> AssetRevision:
-    """A draft by ``author`` (an editor is made if None) of a new asset or of ``document``'s asset."""
-    author = author or user_with_role("editor")
+    """A draft by ``author`` (:func:`default_author` if None) of a new asset or of ``document``'s asset."""
+    author = author or default_author(document)
     revision, _ = do_create_draft(document or asset_document(), actor=actor(author))
     return revision
 
@@ -88,7 +95,7 @@ def submitted_revision(
     author: User | None = None, submitter: User | None = None, document: dict[str, Any] | None = None
 ) -> AssetRevision:
     """A revision awaiting approval, written by ``author`` and submitted by ``submitter`` (default: the author)."""
-    author = author or user_with_role("editor")
+    author = author or default_author(document)
     revision = draft_revision(author, document)
     return do_submit_revision(revision, actor=actor(submitter or author))
 
@@ -96,5 +103,5 @@ def submitted_revision(
 def live_asset(document: dict[str, Any] | None = None) -> Asset:
     """An asset whose revision 1 is approved and live (written and approved by two different users)."""
     revision = submitted_revision(document=document)
-    do_approve_revision(revision, actor=actor(user_with_role("approver")))
+    do_approve_revision(revision, actor=actor(user_with_role("approver")), digest=revision.digest)
     return Asset.objects.get(pk=revision.asset_id)

@@ -57,6 +57,10 @@ def _import(user: Any, approved: bool = False) -> Any:
     return do_import_assets([doc], actor=actor(user, "api"), approved=approved)
 
 
+def _approve(revision: Any, user: Any) -> Any:
+    return do_approve_revision(revision, actor=actor(user), digest=revision.digest)
+
+
 def _own_token(user: Any) -> Any:
     owner = user if getattr(user, "pk", None) else user_with_role("viewer")
     token, _ = do_create_token(owner, actor=actor(owner), scopes=["read"])
@@ -74,11 +78,7 @@ SERVICE_OPERATIONS = [
     Operation(
         "withdraw a submission", EDITORS, lambda u: do_withdraw_revision(submitted_revision(), actor=actor(u))
     ),
-    Operation(
-        "approve someone else's revision",
-        APPROVERS,
-        lambda u: do_approve_revision(submitted_revision(), actor=actor(u)),
-    ),
+    Operation("approve someone else's revision", APPROVERS, lambda u: _approve(submitted_revision(), u)),
     Operation(
         "reject someone else's revision",
         APPROVERS,

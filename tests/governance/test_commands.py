@@ -37,12 +37,12 @@ def test_import_submits_revisions_for_review_and_makes_nothing_live(tmp_path: Pa
         assert asset.revisions.get().status == RevisionStatus.SUBMITTED
 
 
-def test_reimporting_a_change_replaces_the_pending_revision(tmp_path: Path) -> None:
+def test_reimporting_a_change_withdraws_the_pending_revision_for_a_new_one(tmp_path: Path) -> None:
     run("import_assets", catalog_file(tmp_path, asset_document("imp-a")))
     run("import_assets", catalog_file(tmp_path, asset_document("imp-a", version="2")))
-    revision = Asset.objects.get().revisions.get()
-    assert revision.status == RevisionStatus.SUBMITTED
-    assert revision.document["version"] == "2"
+    first, second = Asset.objects.get().revisions.order_by("number")
+    assert (first.status, first.document["version"]) == (RevisionStatus.WITHDRAWN, "1.0.0")
+    assert (second.status, second.document["version"]) == (RevisionStatus.SUBMITTED, "2")
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
     assert actions == [
         "asset.create",

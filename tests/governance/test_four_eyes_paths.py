@@ -71,11 +71,14 @@ def write_and_submit(path: str, user: Any) -> AssetRevision:
 
 
 def approve(path: str, user: Any, revision: AssetRevision) -> str | None:
-    """``user`` approves ``revision`` through ``path``: None when approved, else the refusal shown."""
+    """``user`` approves ``revision`` (naming its digest, as reviewed) through ``path``: None when
+    approved, else the refusal shown."""
     client = client_on(path, user)
     if path == "ui":
         response = client.post(
-            f"/approvals/{revision.pk}/approve/", {"csrfmiddlewaretoken": CSRF_SECRET}, follow=True
+            f"/approvals/{revision.pk}/approve/",
+            {"csrfmiddlewaretoken": CSRF_SECRET, "digest": revision.digest},
+            follow=True,
         )
         assert response.redirect_chain == [("/approvals/", 302)]
         page = response.content.decode()
@@ -83,7 +86,7 @@ def approve(path: str, user: Any, revision: AssetRevision) -> str | None:
             return None
         assert "another approver must decide" in page, page
         return page
-    response = api_post(client, f"/api/v1/revisions/{revision.pk}/approve")
+    response = api_post(client, f"/api/v1/revisions/{revision.pk}/approve", {"digest": revision.digest})
     if response.status_code == 200:
         assert response.json()["status"] == "approved"
         return None

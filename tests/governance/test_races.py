@@ -31,7 +31,11 @@ def test_concurrent_decisions_on_one_revision_let_exactly_one_win() -> None:
             connection.close()
 
     threads = [
-        threading.Thread(target=decide, args=(do_approve_revision,), kwargs={"actor": actor(first)}),
+        threading.Thread(
+            target=decide,
+            args=(do_approve_revision,),
+            kwargs={"actor": actor(first), "digest": revision.digest},
+        ),
         threading.Thread(
             target=decide, args=(do_reject_revision,), kwargs={"actor": actor(second), "comment": "no"}
         ),

@@ -1,4 +1,4 @@
-"""Revisions: draft → submitted → approved | rejected, four eyes, and what is live."""
+"""Revisions: draft → submitted → approved | rejected | withdrawn, four eyes, and what is live."""
 
 from __future__ import annotations
 
@@ -54,14 +54,14 @@ def test_it_refuses_self_approval_and_a_second_approver_succeeds() -> None:
     approver = user_with_role("approver")
     revision = submitted_revision(author=approver)
     with pytest.raises(FourEyesViolation, match="you submitted this revision"):
-        do_approve_revision(revision, actor=actor(approver))
+        do_approve_revision(revision, actor=actor(approver), digest=revision.digest)
     revision.refresh_from_db()
     assert revision.status == RevisionStatus.SUBMITTED
     assert revision.asset.live_spec is None
     assert AuditEntry.objects.filter(action="authz.refused", actor_user=approver).exists()
 
     second = user_with_role("approver")
-    approved = do_approve_revision(revision, actor=actor(second))
+    approved = do_approve_revision(revision, actor=actor(second), digest=revision.digest)
     assert approved.status == RevisionStatus.APPROVED
     assert approved.decided_by == second
     assert Asset.objects.get(pk=revision.asset_id).live_spec == revision.document
@@ -71,7 +71,7 @@ def test_it_refuses_approval_by_the_author_even_when_someone_else_submitted() ->
     author = user_with_role("approver")
     revision = submitted_revision(author=author, submitter=user_with_role("editor"))
     with pytest.raises(FourEyesViolation, match="you wrote this revision"):
-        do_approve_revision(revision, actor=actor(author))
+        do_approve_revision(revision, actor=actor(author), digest=revision.digest)
 
 
 def test_it_refuses_approval_by_anyone_who_edited_the_draft() -> None:
@@ -81,7 +81,7 @@ def test_it_refuses_approval_by_anyone_who_edited_the_draft() -> None:
     do_create_draft(asset_document(revision.asset.asset_id, version="1.0.1"), actor=actor(coeditor))
     revision = do_submit_revision(revision, actor=actor(author))
     with pytest.raises(FourEyesViolation):
-        do_approve_revision(revision, actor=actor(coeditor))
+        do_approve_revision(revision, actor=actor(coeditor), digest=revision.digest)
 
 
 def test_self_approval_is_allowed_only_with_the_explicit_setting(settings: Any) -> None:
@@ -89,7 +89,7 @@ def test_self_approval_is_allowed_only_with_the_explicit_setting(settings: Any) 
     admin = user_with_role("admin")
     revision = submitted_revision(author=admin)
     assert can_decide(revision, admin)
-    do_approve_revision(revision, actor=actor(admin))
+    do_approve_revision(revision, actor=actor(admin), digest=revision.digest)
     entry = AuditEntry.objects.get(action="revision.approve")
     assert "HUB_ALLOW_SELF_APPROVAL" in entry.detail
 
@@ -120,7 +120,7 @@ def test_editing_a_live_asset_leaves_the_live_revision_serving_until_approval() 
     do_submit_revision(new, actor=actor(editor))
     asset.refresh_from_db()
     assert asset.live_spec == live_doc
-    do_approve_revision(new, actor=actor(user_with_role("approver")))
+    do_approve_revision(new, actor=actor(user_with_role("approver")), digest=new.digest)
     asset.refresh_from_db()
     assert (asset.live_spec or {}).get("version") == "2.0.0"
     assert live_revision(asset).number == 2  # type: ignore[union-attr]
@@ -148,18 +148,28 @@ def test_a_second_edit_updates_the_open_draft_in_place() -> None:
     assert AssetRevision.objects.filter(asset__asset_id=asset_id).count() == 1
 
 
-def test_editing_a_submitted_revision_is_refused_until_withdrawn() -> None:
-    editor = user_with_role("editor")
+def test_editing_a_submitted_revision_is_refused_and_after_withdrawal_makes_a_new_revision() -> None:
+    editor, coeditor = user_with_role("editor"), user_with_role("approver")
     revision = submitted_revision(author=editor)
+    submitted_doc = revision.document
     doc = asset_document(revision.asset.asset_id, version="1.1")
     with pytest.raises(InvalidTransition, match="withdraw it before editing"):
         do_create_draft(doc, actor=actor(editor))
     withdrawn = do_withdraw_revision(revision, actor=actor(editor))
-    assert withdrawn.status == RevisionStatus.DRAFT
-    assert withdrawn.submitted_by is None
-    edited, changed = do_create_draft(doc, actor=actor(editor))
+    assert withdrawn.status == RevisionStatus.WITHDRAWN
+    assert withdrawn.submitted_by == editor  # history: who had submitted it
+    with pytest.raises(InvalidTransition):
+        do_submit_revision(withdrawn, actor=actor(editor))  # final: never back into the queue
+    edited, changed = do_create_draft(doc, actor=actor(coeditor))
     assert changed
-    assert edited.pk == revision.pk
+    assert edited.pk != revision.pk
+    assert edited.number == 2
+    assert edited.status == RevisionStatus.DRAFT
+    withdrawn.refresh_from_db()
+    assert withdrawn.document == submitted_doc
+    assert withdrawn.status == RevisionStatus.WITHDRAWN
+    # The withdrawn revision's writer wrote the new one too: four eyes keeps both out.
+    assert set(edited.contributors) == {editor.pk, coeditor.pk}
 
 
 def test_rejecting_needs_a_comment_and_is_final() -> None:
@@ -173,7 +183,7 @@ def test_rejecting_needs_a_comment_and_is_final() -> None:
     assert rejected.comment == "needs a bigger context"
     assert rejected.asset.live_spec is None
     attempts: list[Callable[[], object]] = [
-        lambda: do_approve_revision(rejected, actor=approver),
+        lambda: do_approve_revision(rejected, actor=approver, digest=rejected.digest),
         lambda: do_withdraw_revision(rejected, actor=approver),
         lambda: do_submit_revision(rejected, actor=approver),
     ]
@@ -196,7 +206,7 @@ def test_an_approved_revision_cannot_change_through_the_services() -> None:
     approved = asset.revisions.get()
     approver = actor(user_with_role("approver"))
     with pytest.raises(InvalidTransition):
-        do_approve_revision(approved, actor=approver)
+        do_approve_revision(approved, actor=approver, digest=approved.digest)
     with pytest.raises(InvalidTransition):
         do_reject_revision(approved, actor=approver, comment="too late")
     with pytest.raises(InvalidTransition):
@@ -254,7 +264,7 @@ def test_retiring_clears_the_live_spec_keeps_history_and_blocks_approval() -> No
     assert asset.revisions.count() == 2
     assert live_revision(asset) is None
     with pytest.raises(InvalidTransition, match="retired"):
-        do_approve_revision(pending, actor=approver)
+        do_approve_revision(pending, actor=approver, digest=pending.digest)
     with pytest.raises(InvalidTransition, match="retired"):
         do_create_draft(asset_document(asset.asset_id, version="3"), actor=actor(editor))
     assert not do_retire_asset(asset, actor=approver)  # idempotent
@@ -263,12 +273,12 @@ def test_retiring_clears_the_live_spec_keeps_history_and_blocks_approval() -> No
 
 def test_each_step_writes_exactly_one_audit_row(audit_actions: Any) -> None:
     editor, approver = user_with_role("editor"), user_with_role("approver")
-    revision = draft_revision(editor)
+    first = draft_revision(editor)
+    do_submit_revision(first, actor=actor(editor))
+    do_withdraw_revision(first, actor=actor(editor))
+    revision, _ = do_create_draft(asset_document(first.asset.asset_id, version="1.1"), actor=actor(editor))
     do_submit_revision(revision, actor=actor(editor))
-    do_withdraw_revision(revision, actor=actor(editor))
-    do_create_draft(asset_document(revision.asset.asset_id, version="1.1"), actor=actor(editor))
-    do_submit_revision(revision, actor=actor(editor))
-    do_approve_revision(revision, actor=actor(approver))
+    do_approve_revision(revision, actor=actor(approver), digest=revision.digest)
     do_retire_asset(revision.asset, actor=actor(approver))
     assert audit_actions() == [
         "asset.create",
@@ -282,15 +292,16 @@ def test_each_step_writes_exactly_one_audit_row(audit_actions: Any) -> None:
     approve = AuditEntry.objects.get(action="revision.approve")
     assert approve.actor_user == approver
     assert approve.source == "ui"
-    assert approve.object_id == f"{revision.asset.asset_id}#1"
+    assert approve.object_id == f"{revision.asset.asset_id}#2"
     assert (approve.after or {}).get("version") == "1.1"
+    assert f"content {revision.digest}" in approve.detail
 
 
 def test_the_system_actor_can_bootstrap_without_a_person() -> None:
     system = Actor.system()
     revision, _ = do_create_draft(asset_document(), actor=system)
     do_submit_revision(revision, actor=system)
-    do_approve_revision(revision, actor=system)
+    do_approve_revision(revision, actor=system, digest=revision.digest)
     assert Asset.objects.get(pk=revision.asset_id).live_spec == revision.document
 
 

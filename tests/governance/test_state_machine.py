@@ -1,5 +1,6 @@
-"""Random users doing random governance steps never make an unapproved revision live and
-never approve their own work."""
+"""Random users doing random governance steps never make an unapproved revision live, never
+approve their own work, never change a submitted revision's content, and an approval naming
+other content than the revision holds never succeeds."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hypothesis.stateful import (
 )
 
 from models_admin.governance import (
+    ContentChanged,
     FourEyesViolation,
     InvalidInput,
     InvalidTransition,
@@ -31,7 +33,7 @@ from models_admin.governance import (
     do_withdraw_revision,
     open_revision,
 )
-from models_admin.models import OPEN_STATUSES, Asset, AssetRevision, RevisionStatus
+from models_admin.models import OPEN_STATUSES, Asset, AssetRevision, RevisionStatus, document_digest
 from tests.governance.factories import actor, asset_document, user_with_role
 
 _machines = itertools.count(1)
@@ -46,6 +48,7 @@ class GovernanceMachine(RuleBasedStateMachine):
         super().__init__()
         self.asset_id = f"sm-asset-{next(_machines)}"
         self.final: dict[int, tuple[str, Any]] = {}  # revision pk -> (status, document) once final
+        self.submitted: dict[int, Any] = {}  # revision pk -> its document when submitted
 
     def asset(self) -> Asset | None:
         return Asset.objects.filter(asset_id=self.asset_id).first()
@@ -74,24 +77,33 @@ class GovernanceMachine(RuleBasedStateMachine):
         revision = self.open_rev()
         if revision is not None:
             with contextlib.suppress(*REFUSED):
-                do_submit_revision(revision, actor=actor(self.users[who], source))
+                submitted = do_submit_revision(revision, actor=actor(self.users[who], source))
+                self.submitted[submitted.pk] = submitted.document
 
     @precondition(lambda self: self.has_open(RevisionStatus.SUBMITTED))
-    @rule(who=who, source=source)
-    def approve(self, who: int, source: str) -> None:
+    @rule(who=who, source=source, stale=st.booleans())
+    def approve(self, who: int, source: str, stale: bool) -> None:
         revision = self.open_rev()
         if revision is None:
             return
         user = self.users[who]
         own = user.pk in {revision.submitted_by_id, revision.author_id, *revision.contributors}
+        # The approver reviewed this revision, or (stale) another content: the asset's current spec
+        # with another version, as a page read before an edit would have shown.
+        reviewed = {**revision.document, "version": revision.document["version"] + "-old"}
+        digest = document_digest(reviewed) if stale else revision.digest
         try:
-            approved = do_approve_revision(revision, actor=actor(user, source))
+            approved = do_approve_revision(revision, actor=actor(user, source), digest=digest)
         except FourEyesViolation:
             assert own
+            return
+        except ContentChanged:
+            assert stale
             return
         except REFUSED:
             return
         assert not own, "a submitter or author approved their own revision"
+        assert not stale, "an approval naming other content succeeded"
         self.final[approved.pk] = (approved.status, approved.document)
 
     @precondition(lambda self: self.has_open(RevisionStatus.SUBMITTED))
@@ -113,7 +125,8 @@ class GovernanceMachine(RuleBasedStateMachine):
         revision = self.open_rev()
         if revision is not None:
             with contextlib.suppress(*REFUSED):
-                do_withdraw_revision(revision, actor=actor(self.users[who], source))
+                withdrawn = do_withdraw_revision(revision, actor=actor(self.users[who], source))
+                self.final[withdrawn.pk] = (withdrawn.status, withdrawn.document)
 
     # Only once live, so that most runs get far enough to exercise edits of a live asset first.
     @precondition(lambda self: getattr(self.asset(), "live_spec", None) is not None)
@@ -150,6 +163,12 @@ class GovernanceMachine(RuleBasedStateMachine):
             now = revisions.get(pk=pk)
             assert (now.status, now.document) == (status, document)
         assert revisions.filter(status__in=OPEN_STATUSES).count() <= 1
+
+    @invariant()
+    def submitted_content_never_changes(self) -> None:
+        for revision in AssetRevision.objects.filter(pk__in=list(self.submitted)):
+            assert revision.status != RevisionStatus.DRAFT
+            assert revision.document == self.submitted[revision.pk]
 
 
 @pytest.mark.django_db

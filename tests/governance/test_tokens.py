@@ -156,14 +156,14 @@ def test_through_a_token_a_submitter_still_cannot_approve_their_own() -> None:
     revision = submitted_revision(author=submitter)
     token, _ = do_create_token(submitter, actor=actor(submitter), scopes=["read", "approve"])
     with pytest.raises(FourEyesViolation):
-        do_approve_revision(revision, actor=Actor.for_token(token))
+        do_approve_revision(revision, actor=Actor.for_token(token), digest=revision.digest)
     refusal = AuditEntry.objects.get(action="authz.refused")
     assert refusal.actor_token == token
     assert f"via token hub_{token.prefix}" in refusal.actor_label
 
     second = user_with_role("approver")
     second_token, _ = do_create_token(second, actor=actor(second), scopes=["approve"])
-    approved = do_approve_revision(revision, actor=Actor.for_token(second_token))
+    approved = do_approve_revision(revision, actor=Actor.for_token(second_token), digest=revision.digest)
     assert approved.status == RevisionStatus.APPROVED
     assert AuditEntry.objects.get(action="revision.approve").actor_token == second_token
 
@@ -171,8 +171,9 @@ def test_through_a_token_a_submitter_still_cannot_approve_their_own() -> None:
 def test_a_token_without_the_approve_scope_cannot_approve_even_for_an_approver() -> None:
     approver = user_with_role("approver")
     token, _ = do_create_token(approver, actor=actor(approver), scopes=["read", "write"])
+    revision = submitted_revision()
     with pytest.raises(PermissionRefused) as excinfo:
-        do_approve_revision(submitted_revision(), actor=Actor.for_token(token))
+        do_approve_revision(revision, actor=Actor.for_token(token), digest=revision.digest)
     assert not isinstance(excinfo.value, FourEyesViolation)
 
 
@@ -185,8 +186,9 @@ def test_a_token_scope_grants_nothing_the_role_lacks() -> None:
     approver = user_with_role("approver")
     token, _ = do_create_token(approver, actor=actor(approver), scopes=["approve"])
     approver.groups.clear()
+    revision = submitted_revision()
     with pytest.raises(PermissionRefused):
-        do_approve_revision(submitted_revision(), actor=Actor.for_token(token))
+        do_approve_revision(revision, actor=Actor.for_token(token), digest=revision.digest)
 
 
 def test_a_token_cannot_make_more_tokens() -> None:

@@ -135,6 +135,11 @@ def _decide(decision: str, data: dict[str, Any] | None = None) -> Build:
     return lambda w: (f"/approvals/{w.submitted().pk}/{decision}/", None if data is None else dict(data))
 
 
+def _approve(w: World) -> tuple[str, dict[str, Any]]:
+    """The approve form as the approvals page renders it: the revision's digest in a hidden field."""
+    return f"/approvals/{w.submitted().pk}/approve/", {"digest": w.submitted().digest}
+
+
 def _revoke(own: bool, post: bool = True) -> Build:
     return lambda w: (f"/tokens/{w.token(own).pk}/revoke/", {} if post else None)
 
@@ -194,7 +199,7 @@ ROWS: dict[str, Row] = {
         "import", "edit", 302, lambda w: ("/import/", {"yaml": IMPORT_YAML, "confirm": "1"}), _new_exists
     ),
     "POST /approvals/{revision_id}/approve/": Row(
-        "approval-decide", "approve", 302, _decide("approve", {}), lambda w, r: w.status() == "approved"
+        "approval-decide", "approve", 302, _approve, lambda w, r: w.status() == "approved"
     ),
     "POST /approvals/{revision_id}/reject/": Row(
         "approval-decide",

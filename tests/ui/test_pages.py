@@ -126,10 +126,12 @@ def test_it_submits_an_edit_and_only_another_approver_may_approve(
     assert ">Approve<" not in queue
     assert "Four eyes" in queue
     other = client_for(role_user("approver", "bob"))
-    assert ">Approve<" in other.get("/approvals/").content.decode()
+    page = other.get("/approvals/").content.decode()
+    assert ">Approve<" in page
     revision = governance.open_revision(Asset.objects.get(asset_id="qwen2-7b"))
     assert revision is not None
-    other.post(f"/approvals/{revision.pk}/approve/")
+    assert f'name="digest" value="{revision.digest}"' in page  # the form names what the page shows
+    other.post(f"/approvals/{revision.pk}/approve/", {"digest": revision.digest})
     live = Asset.objects.get(asset_id="qwen2-7b").live_spec
     assert live is not None
     assert live["metadata"]["context_length"] == 65536

@@ -95,27 +95,26 @@ TEMPLATES = [
 ]
 
 
+# Least privilege (docs/security.md, "Database roles"): the app connects as DATABASE_URL's role,
+# `manage.py migrate` as DATABASE_OWNER_URL's, then grants the app role rows only (never DDL,
+# TRUNCATE or triggers; SELECT/INSERT on the audit table). Unset: migrations run as DATABASE_URL.
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL") or ""
+if DATABASE_OWNER_URL and EMBEDDED_DATABASE:
+    raise ImproperlyConfigured("DATABASE_OWNER_URL: set DATABASE_URL too (embedded mode makes its own roles)")
+
 DATABASE_URL = env("DATABASE_URL") or embedded.postgres_url()
 REDIS_URL = env("REDIS_URL") or embedded.redis_url()
 
 DATABASES = {"default": database_from_url(DATABASE_URL)}
-
-# Least privilege (docs/security.md, "Database roles"): the app connects as DATABASE_URL's role,
-# `manage.py migrate` as the owner's, then grants the app role its rows (never DDL, TRUNCATE or
-# triggers, and only SELECT/INSERT on the audit table). Unset: migrations run as DATABASE_URL.
-DATABASE_OWNER_URL = env("DATABASE_OWNER_URL") or ""
 if DATABASE_OWNER_URL:
     _owner, _app = database_from_url(DATABASE_OWNER_URL, "DATABASE_OWNER_URL"), DATABASES["default"]
-    if EMBEDDED_DATABASE:
-        raise ImproperlyConfigured(
-            "DATABASE_OWNER_URL: set DATABASE_URL too (embedded mode makes its own roles)"
-        )
     if _owner["NAME"] != _app["NAME"]:
         raise ImproperlyConfigured(
             f"DATABASE_OWNER_URL: names database {_owner['NAME']!r}, DATABASE_URL names {_app['NAME']!r}"
         )
     if not _app["USER"]:
         raise ImproperlyConfigured("DATABASE_URL: name the app role's user when DATABASE_OWNER_URL is set")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -186,3 +186,47 @@ def test_migrate_is_idempotent_and_keeps_the_grants(roles: Roles) -> None:
         conn.execute(INSERT_AUDIT)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"UPDATE {AUDIT} SET detail = 'rewritten'")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {
+                "DATABASE_URL": "postgresql://app@127.0.0.1/hub",
+                "DATABASE_OWNER_URL": "postgresql://owner@127.0.0.1/other",
+            },
+            "DATABASE_OWNER_URL: names database 'other', DATABASE_URL names 'hub'",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://127.0.0.1/hub",
+                "DATABASE_OWNER_URL": "postgresql://owner@127.0.0.1/hub",
+            },
+            "DATABASE_URL: name the app role's user",
+        ),
+        (
+            {"DATABASE_OWNER_URL": "postgresql://owner@127.0.0.1/hub"},
+            "DATABASE_OWNER_URL: set DATABASE_URL too",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://app@127.0.0.1/hub",
+                "DATABASE_OWNER_URL": "mysql://owner@127.0.0.1/hub",
+            },
+            "DATABASE_OWNER_URL: only PostgreSQL is supported",
+        ),
+    ],
+)
+def test_a_wrong_owner_url_is_refused_naming_the_setting(env: dict[str, str], message: str) -> None:
+    base = {k: v for k, v in child_env().items() if k not in {"DATABASE_URL", "DATABASE_OWNER_URL"}}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--check"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr

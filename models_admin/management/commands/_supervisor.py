@@ -104,7 +104,7 @@ class Supervisor:
         delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (child.failures - 1))
         child.proc, child.restart_at = None, now + delay
         log.warning(
-            "%s (pid %d) exited %s after %.0fs; restarting in %.0fs",
+            "%s (pid %d) exited %s after %.0fs; restarting in %.1fs",
             child.name,
             pid,
             _describe(status),

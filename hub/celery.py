@@ -58,5 +58,19 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["runtimes.metrics"])  # runtimes/metrics/tasks.py: usage rollups, heartbeats
 
 # Request id into task headers and JSON logs; Celery liveness heartbeats.
-import hub.logging  # noqa: E402, F401
+import hub.logging  # noqa: E402
 import runtimes.metrics.heartbeat  # noqa: E402, F401
+
+# Scheduled every few seconds (and the per-asset tasks they fan out to): logged at DEBUG unless
+# they fail, so INFO shows what changes (lifecycle transitions log themselves).
+ROUTINE_TASKS = frozenset(
+    {
+        "runtimes.reconcile_all",
+        "runtimes.reconcile_asset",
+        "runtimes.check_health_all",
+        "runtimes.check_asset_health",
+        "runtimes.aggregate_usage",
+        "runtimes.metrics_heartbeat",
+    }
+)
+hub.logging.quiet_routine_tasks(ROUTINE_TASKS)

@@ -22,9 +22,63 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HUB_VAR_DIR", BASE_DIR / "var"))
+
+
+OWNER_ROLE = "hub_owner"
+APP_ROLE = "hub_app"
+
+# Idempotent. What an older `up`, or a command run as the superuser, created becomes the owner's,
+# so the owner can migrate it; identity sequences follow their tables.
+_ROLES_SQL = """
+DO $$
+DECLARE obj record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hub_owner') THEN
+        CREATE ROLE hub_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hub_app') THEN
+        CREATE ROLE hub_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+    END IF;
+    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO hub_owner, hub_app', current_database());
+    GRANT USAGE, CREATE ON SCHEMA public TO hub_owner;
+    GRANT USAGE ON SCHEMA public TO hub_app;
+    FOR obj IN SELECT c.oid::regclass AS name FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+            AND pg_get_userbyid(c.relowner) <> 'hub_owner' LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO hub_owner', obj.name);
+    END LOOP;
+    FOR obj IN SELECT p.oid::regprocedure AS name FROM pg_proc p
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> 'hub_owner' LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO hub_owner', obj.name);
+    END LOOP;
+END
+$$;
+"""
+
+
+def ensure_roles(admin_url: str) -> tuple[str, str]:
+    """Make the owner and app roles in the embedded PostgreSQL; return (owner URL, app URL).
+
+    ``admin_url`` is the superuser's (:func:`postgres_url`). The embedded server trusts its
+    unix socket, so the roles need no password. See hub/dbroles.py for what each may do.
+    """
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(_ROLES_SQL)
+    return _with_user(admin_url, OWNER_ROLE), _with_user(admin_url, APP_ROLE)
+
+
+def _with_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def postgres_url() -> str:

@@ -7,6 +7,7 @@ Every reader also accepts ``<NAME>_FILE``: the value is then read from that file
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -64,3 +65,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_from_url(url: str, name: str = "DATABASE_URL") -> dict[str, object]:
+    """A Django ``DATABASES`` entry from a ``postgresql://`` URL (``name`` is for the error)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(f"{name}: only PostgreSQL is supported, got {parts.scheme!r}")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.pop("host", None) or (parts.hostname or "")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
+        "OPTIONS": query,
+        "TEST": {"NAME": env("DATABASE_TEST_NAME")},
+    }

@@ -89,6 +89,39 @@ def _drop_request_id(task_id: str | None = None, **kwargs: Any) -> None:
         request_id_var.reset(token)
 
 
+class RoutineTaskFilter(logging.Filter):
+    """Moves the INFO lines of routine tasks to DEBUG: beat's "Sending due task", the worker's
+    "received" and "succeeded". Those tasks run every few seconds whatever happens, so at INFO
+    the log would show only them; their failures and warnings keep their level.
+    """
+
+    def __init__(self, task_names: frozenset[str]) -> None:
+        super().__init__()
+        self.task_names = task_names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or _task_of(record) not in self.task_names:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _task_of(record: logging.LogRecord) -> str | None:
+    data = getattr(record, "data", None)  # celery.app.trace and celery.worker.strategy
+    if isinstance(data, dict):
+        return str(data.get("name"))
+    if str(record.msg).startswith("Scheduler: Sending due task") and isinstance(record.args, tuple):
+        return str(record.args[-1])  # celery.beat: (entry name, task name)
+    return None
+
+
+def quiet_routine_tasks(task_names: frozenset[str]) -> None:
+    """Install :class:`RoutineTaskFilter` on the loggers that write those lines."""
+    routine = RoutineTaskFilter(task_names)
+    for name in ("celery.beat", "celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(name).addFilter(routine)
+
+
 if json_logs_enabled():
     # Connecting ``setup_logging`` stops Celery from replacing the root logger's
     # handlers, so workers and beat log through Django's LOGGING (JSON) too.

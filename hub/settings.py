@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from hub import embedded
-from hub.env import env, env_bool, env_float, env_int, env_list, env_str
+from hub.env import database_from_url, env, env_bool, env_float, env_int, env_list, env_str
 from runtimes.launch_policy import default_allowed_executables
 from runtimes.upstream import DEFAULT_SECRET_TTL_S, Network, parse_networks
 
@@ -98,29 +97,26 @@ TEMPLATES = [
 ]
 
 
-def _database_from_url(url: str) -> dict[str, object]:
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ImproperlyConfigured(f"DATABASE_URL: only PostgreSQL is supported, got {parts.scheme!r}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = query.pop("host", None) or (parts.hostname or "")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": host,
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
-        "OPTIONS": query,
-        "TEST": {"NAME": env("DATABASE_TEST_NAME")},
-    }
-
+# Least privilege (docs/security.md, "Database roles"): the app connects as DATABASE_URL's role,
+# `manage.py migrate` as DATABASE_OWNER_URL's, then grants the app role rows only (never DDL,
+# TRUNCATE or triggers; SELECT/INSERT on the audit table). Unset: migrations run as DATABASE_URL.
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL") or ""
+if DATABASE_OWNER_URL and EMBEDDED_DATABASE:
+    raise ImproperlyConfigured("DATABASE_OWNER_URL: set DATABASE_URL too (embedded mode makes its own roles)")
 
 DATABASE_URL = env("DATABASE_URL") or embedded.postgres_url()
 REDIS_URL = env("REDIS_URL") or embedded.redis_url()
 
-DATABASES = {"default": _database_from_url(DATABASE_URL)}
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+if DATABASE_OWNER_URL:
+    _owner, _app = database_from_url(DATABASE_OWNER_URL, "DATABASE_OWNER_URL"), DATABASES["default"]
+    if _owner["NAME"] != _app["NAME"]:
+        raise ImproperlyConfigured(
+            f"DATABASE_OWNER_URL: names database {_owner['NAME']!r}, DATABASE_URL names {_app['NAME']!r}"
+        )
+    if not _app["USER"]:
+        raise ImproperlyConfigured("DATABASE_URL: name the app role's user when DATABASE_OWNER_URL is set")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

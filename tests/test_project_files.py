@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +63,28 @@ def test_compose_accepts_the_file(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _compose_value(value: object) -> str:
+    """``${NAME:-default}`` as compose expands it with NAME unset."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
+
+
+@pytest.mark.parametrize("service", ["web", "worker", "beat"])
+def test_check_deploy_is_clean_with_the_compose_settings(service: str, tmp_path: Path) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = {name: _compose_value(value) for name, value in compose["services"][service]["environment"].items()}
+    assert "DATABASE_OWNER_URL" not in env  # only the one-shot migrate holds the owner's credentials
+    key = tmp_path / "secret_key"
+    key.write_text(secrets.token_urlsafe(50))
+    env.update(SECRET_KEY_FILE=str(key), PATH=os.environ["PATH"], HOME=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

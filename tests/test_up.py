@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+
+from runtimes.launcher import Launcher, ProcessHandle
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -40,10 +44,10 @@ def manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_up(var_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_up(var_dir: Path, port: int, log: Path, *args: str) -> subprocess.Popen[bytes]:
     env = embedded_env(var_dir)
     return subprocess.Popen(
-        [sys.executable, "manage.py", "up", "--port", str(port), "--concurrency", "1"],
+        [sys.executable, "manage.py", "up", "--port", str(port), "--concurrency", "1", *args],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
@@ -74,6 +78,19 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_everything(proc: subprocess.Popen[bytes], var_dir: Path) -> None:
+    """After a failure: `up`, its children (each in its own session) and its embedded servers."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pid, ppid, *args = line.split(None, 2)
+        ours = int(ppid) == proc.pid or any(str(var_dir) in a and "pytest" not in a for a in args)
+        if ours and int(pid) != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def children_alive(var_dir: Path) -> list[str]:
@@ -121,3 +138,120 @@ def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     assert "asset_id: qwen2-7b" in exported.stdout
     assert children_alive(var_dir) == []
+
+
+def child_pid(up: subprocess.Popen[bytes], marker: str) -> int | None:
+    """The pid of `up`'s child whose command line contains ``marker`` (e.g. " worker ")."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(up.pid)], capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if marker in f" {args} ":
+            return int(pid)
+    return None
+
+
+def wait_until(condition: Callable[[], object], what: str, log: Path, timeout: float = 90) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
+
+
+def fake_launched_runtime(var_dir: Path, key: str) -> tuple[Launcher, ProcessHandle]:
+    """A process recorded as the worker's launcher records a runtime it started."""
+    launcher = Launcher(var_dir / "runtimes")
+    handle = launcher.start(
+        key, [sys.executable, "-c", "import time; time.sleep(600)"], listen_args=lambda h, p: []
+    )
+    return launcher, handle
+
+
+def test_up_restarts_a_dead_child_and_ctrl_c_stops_what_it_launched(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    port = free_port()
+    log = tmp_path / "up.log"
+    proc = start_up(var_dir, port, log)
+    passed = False
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}/readyz", log)
+        ready_at = time.monotonic()
+
+        # The children connect as the app role, and never see the owner's credentials.
+        web = child_pid(proc, " uvicorn ")
+        assert web is not None
+        environ = dict(
+            item.split("=", 1) for item in Path(f"/proc/{web}/environ").read_text().split("\0") if "=" in item
+        )
+        assert environ["DATABASE_URL"].startswith("postgresql://hub_app@")
+        assert "DATABASE_OWNER_URL" not in environ
+        grants = manage(
+            var_dir,
+            "shell",
+            "-c",
+            "from django.db import connection\n"
+            "with connection.cursor() as c:\n"
+            "    c.execute(\"SELECT tableowner, has_table_privilege('hub_app', tablename, 'INSERT'),"
+            " has_table_privilege('hub_app', tablename, 'UPDATE'),"
+            " has_table_privilege('hub_app', tablename, 'TRUNCATE')"
+            " FROM pg_tables WHERE tablename = 'models_admin_auditentry'\")\n"
+            "    print(c.fetchone())",
+        )
+        assert grants.stdout.strip().splitlines()[-1] == "('hub_owner', True, False, False)", grants.stderr
+
+        worker = child_pid(proc, " worker ")
+        assert worker is not None
+        os.killpg(worker, signal.SIGKILL)
+        restarted = wait_until(
+            lambda: (pid := child_pid(proc, " worker ")) not in (None, worker) and pid, "worker restart", log
+        )
+        assert f"worker (pid {worker}) exited on SIGKILL" in log.read_text()
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        )  # nothing else stopped
+        wait_until(
+            lambda: b"ready." in log.read_bytes().rsplit(b"worker restarted", 1)[-1], "worker ready", log
+        )
+
+        launcher, runtime = fake_launched_runtime(var_dir, "fake-runtime")
+        # Beat's due tasks and the worker's routine tasks write nothing at INFO.
+        time.sleep(max(0.0, 15 - (time.monotonic() - ready_at)))
+        text = log.read_text()
+        for noise in ("Sending due task", "Task runtimes.", "Task exception was never retrieved"):
+            assert noise not in text, text
+        assert proc.poll() is None
+        stop(proc, log)
+        assert not launcher.is_alive(runtime)
+        assert "stopped launched runtimes: fake-runtime" in log.read_text()
+        deadline = time.monotonic() + 15
+        while children_alive(var_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert children_alive(var_dir) == []  # the embedded servers stopped too, last
+        assert restarted
+        passed = True
+    finally:
+        if not passed:
+            kill_everything(proc, var_dir)
+
+
+def test_up_keep_runtimes_leaves_launched_runtimes_for_the_next_up(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    port = free_port()
+    log = tmp_path / "up.log"
+    proc = start_up(var_dir, port, log, "--keep-runtimes", "--no-demo")
+    launcher, runtime = fake_launched_runtime(var_dir, "kept-runtime")
+    passed = False
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}/readyz", log)
+        stop(proc, log)
+        assert launcher.is_alive(runtime)
+        assert "launched runtimes left running (--keep-runtimes)" in log.read_text()
+        passed = True
+    finally:
+        if not passed:
+            kill_everything(proc, var_dir)
+        launcher.stop(runtime)

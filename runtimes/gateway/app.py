@@ -234,7 +234,12 @@ class Gateway:
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._spawned_done)
+
+    def _spawned_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("gateway: background task failed: %r", task.exception())
 
     # ASGI entry point
 
@@ -382,7 +387,7 @@ class Gateway:
                     if waiter is None:
                         waiter = asyncio.ensure_future(self._wait_running(model))
                         self._waits[model] = waiter
-                        waiter.add_done_callback(lambda _: self._waits.pop(model, None))
+                        waiter.add_done_callback(lambda done: self._end_wait(model, done))
             if waiter is not None:
                 try:
                     target, just_started = await asyncio.wait_for(asyncio.shield(waiter), max(wait_s, 0.0))
@@ -394,6 +399,11 @@ class Gateway:
         if interface is not None:
             target.check_interface(interface)
         return target, just_started
+
+    def _end_wait(self, model: str, waiter: asyncio.Future[tuple[Target, bool]]) -> None:
+        self._waits.pop(model, None)
+        if not waiter.cancelled():
+            waiter.exception()  # read here: every caller may have stopped waiting before it ended
 
     async def _wait_running(self, model: str) -> tuple[Target, bool]:
         """Poll resolve until the (already woken) model runs; errors other than loading end it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -11,6 +12,8 @@ from models_admin.models import Asset
 from runtimes.lifecycle import clock
 from runtimes.lifecycle.errors import InvalidTransition
 from runtimes.models import LifecycleEvent, RuntimeState, is_allowed
+
+log = logging.getLogger(__name__)
 
 
 def state_of(asset: Asset) -> RuntimeState:
@@ -66,5 +69,7 @@ def transition(
             load_duration_ms=load_duration_ms,
             detail=detail,
         )
+    why = f": {detail.strip().splitlines()[0][:200]}" if detail.strip() else ""
+    log.info("%s: %s -> %s (%s)%s", rs.asset.asset_id, old, to, reason, why)
     rs.refresh_from_db()
     return rs

@@ -2,9 +2,14 @@
 
 Migrates, loads the demo catalog into an empty database, makes an admin account if
 there is none, then runs the ASGI web server (Hub-UI, API and gateway on one port), a
-Celery worker and Celery beat as child processes. Ctrl-C (or SIGTERM) stops every
-child: SIGTERM first, SIGKILL after a grace period. Without ``DATABASE_URL`` /
-``REDIS_URL`` the embedded servers under ``var/`` are used and kept for the children.
+Celery worker and Celery beat as child processes, restarting one that dies (with backoff,
+``_supervisor.py``). Ctrl-C (or SIGTERM) stops every child, SIGTERM first, SIGKILL after a
+grace period, then every runtime process launched on this host (``--keep-runtimes``
+leaves them for the next ``up`` to re-adopt); the embedded servers stop last.
+
+Without ``DATABASE_URL`` / ``REDIS_URL`` the embedded servers under ``var/`` are used and
+kept for the children. The embedded PostgreSQL gets two roles (hub/embedded.py): migrations
+run as ``hub_owner``, the children connect as ``hub_app`` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -13,9 +18,7 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +26,21 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
+from hub import embedded
+from hub.dbroles import as_owner
 from models_admin.audit import Actor
+from models_admin.management.commands._supervisor import Supervisor
 from models_admin.models import Asset
 from models_admin.services import do_import_assets
 from models_admin.yaml_io import load_documents
 from runtimes.lifecycle.config import host_name
+from runtimes.lifecycle.shutdown import stop_launched_runtimes
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo"
-GRACE_S = 10.0
+# The owner's credentials stay with `up` (it migrates); the children connect as the app role.
+NOT_FOR_CHILDREN = ("DATABASE_OWNER_URL", "DATABASE_OWNER_URL_FILE", "DATABASE_URL_FILE")
 
 
 class Command(BaseCommand):
@@ -43,6 +52,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
         parser.add_argument("--no-demo", action="store_true", help="do not load the demo catalog")
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes (default 2)")
+        parser.add_argument(
+            "--keep-runtimes",
+            action="store_true",
+            help="on exit, leave launched runtimes running (the next `up` re-adopts them)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         port = options["port"]
@@ -50,7 +64,7 @@ class Command(BaseCommand):
             raise CommandError(f"--port: must be between 1 and 65535, got {port}")
         self._check_port_free(options["host"], port)
 
-        call_command("migrate", interactive=False, verbosity=0)
+        app_database_url = self._migrate()
         self.stdout.write("database migrated")
         if not options["no_demo"] and not Asset.objects.exists():
             plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
@@ -58,8 +72,8 @@ class Command(BaseCommand):
         self._ensure_admin()
 
         env = {
-            **os.environ,
-            "DATABASE_URL": settings.DATABASE_URL,
+            **{k: v for k, v in os.environ.items() if k not in NOT_FOR_CHILDREN},
+            "DATABASE_URL": app_database_url,
             "REDIS_URL": settings.REDIS_URL,
             "SECRET_KEY": settings.SECRET_KEY,
             "HUB_DEV": "1",
@@ -106,7 +120,17 @@ class Command(BaseCommand):
                 str(var_dir / "celerybeat-schedule"),
             ],
         }
-        self._run(commands, env, f"http://{options['host']}:{port}/")
+        self._run(commands, env, f"http://{options['host']}:{port}/", keep_runtimes=options["keep_runtimes"])
+
+    def _migrate(self) -> str:
+        """Migrate as the owner role; return the URL the children connect with (the app role's)."""
+        if not settings.EMBEDDED_DATABASE:
+            call_command("migrate", interactive=False, verbosity=0)  # as DATABASE_OWNER_URL's role, if set
+            return str(settings.DATABASE_URL)
+        owner_url, app_url = embedded.ensure_roles(settings.DATABASE_URL)
+        with as_owner(owner_url, app_role=embedded.APP_ROLE):
+            call_command("migrate", interactive=False, verbosity=0)
+        return app_url
 
     def _check_port_free(self, host: str, port: int) -> None:
         with socket.socket() as sock:
@@ -125,42 +149,21 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"admin account created — login: admin / {password}"))
         self.stdout.write("(shown once; change it under your account, or run manage.py changepassword admin)")
 
-    def _run(self, commands: dict[str, list[str]], env: dict[str, str], url: str) -> None:
-        children: dict[str, subprocess.Popen[bytes]] = {}
-        stopping = False
-
-        def request_stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        try:
-            for name, command in commands.items():
-                # Own session: Ctrl-C reaches only us, and we stop the children in order.
-                children[name] = subprocess.Popen(command, env=env, start_new_session=True)
-            self.stdout.write(self.style.SUCCESS(f"Hub is up at {url}  (Ctrl-C stops everything)"))
-            exited = None
-            while not stopping and exited is None:
-                time.sleep(0.2)
-                exited = next((n for n, p in children.items() if p.poll() is not None), None)
-            if exited is not None:
-                self.stderr.write(f"{exited} exited with status {children[exited].returncode}; stopping")
-        finally:
-            self._stop_all(children)
-        if exited is not None:
-            raise CommandError(f"{exited} stopped unexpectedly")
+    def _run(
+        self, commands: dict[str, list[str]], env: dict[str, str], url: str, *, keep_runtimes: bool
+    ) -> None:
+        supervisor = Supervisor(commands, env)
+        connections.close_all()  # nothing held open while the children run
+        signal.signal(signal.SIGINT, supervisor.request_stop)
+        signal.signal(signal.SIGTERM, supervisor.request_stop)
+        supervisor.start()
+        self.stdout.write(self.style.SUCCESS(f"Hub is up at {url}  (Ctrl-C stops everything)"))
+        supervisor.run_until_stopped()
+        if keep_runtimes:
+            self.stdout.write("launched runtimes left running (--keep-runtimes)")
+        else:
+            stopped = stop_launched_runtimes()
+            if stopped:
+                self.stdout.write(f"stopped launched runtimes: {', '.join(stopped)}")
+        connections.close_all()
         self.stdout.write("stopped")
-
-    def _stop_all(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
-        for proc in children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_S
-        for proc in children.values():
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()

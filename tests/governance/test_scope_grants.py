@@ -79,8 +79,9 @@ def test_lowering_the_owners_role_narrows_the_token_at_once() -> None:
     assert narrowed.has_scope("inference")
     assert not narrowed.has_scope("approve")
     assert ApiToken.objects.get(pk=token.pk).scopes == ["approve", "inference", "read"]  # stored as minted
+    revision = submitted_revision()
     with pytest.raises(PermissionRefused):
-        do_approve_revision(submitted_revision(), actor=Actor.for_token(narrowed))
+        do_approve_revision(revision, actor=Actor.for_token(narrowed), digest=revision.digest)
     do_set_role(approver, "approver", actor=actor(admin))
     assert authenticate_token(secret, remote_addr="127.0.0.1").has_scope("approve")  # type: ignore[union-attr]
 

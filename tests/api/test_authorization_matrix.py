@@ -47,6 +47,7 @@ class World:
 
     def __init__(self) -> None:
         self._live: Asset | None = None
+        self.lease_owner = ""  # a token caller's leases are its own (set by ``call``)
 
     def live(self) -> Asset:
         """An approved on-demand asset whose runtime is running (at a closed local port: nothing calls it)."""
@@ -68,7 +69,7 @@ class World:
         return submitted_revision()
 
     def lease(self) -> str:
-        got = leases.try_acquire(self.live().asset_id, 2, 60)
+        got = leases.try_acquire(self.live().asset_id, 2, 60, owner=self.lease_owner)
         assert isinstance(got, leases.Lease)
         return got.lease_id
 
@@ -201,8 +202,10 @@ def token_client(user: Any, scopes: list[str] | tuple[str, ...] | None = None) -
     """A Bearer client for ``user``; by default its token holds every scope the user's role may hold."""
     if scopes is None:
         scopes = ROLE_SCOPES["admin" if user.is_superuser else user.groups.get().name]
-    _, secret = do_create_token(user, actor=Actor(user=user, source="cli"), scopes=scopes)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    token, secret = do_create_token(user, actor=Actor(user=user, source="cli"), scopes=scopes)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.lease_owner = f"token:{token.pk}"  # type: ignore[attr-defined]
+    return client
 
 
 def session_client(user: Any) -> Client:
@@ -216,6 +219,7 @@ def session_client(user: Any) -> Client:
 
 def call(client: Client, key: str, world: World) -> Any:
     method, template = key.split(" ", 1)
+    world.lease_owner = getattr(client, "lease_owner", "")
     params, body = ROWS[key].build(world)
     path = template.format(**params)
     if body is None:

@@ -36,10 +36,13 @@ REVIEWED_URL = "http://gpu-a.example.internal:8080"
 SWAPPED_URL = "http://collector.example.net:8080"
 
 
+# What each role's token needs here, and no more than the role may hold.
+TOKEN_SCOPES = {"viewer": ["read"], "editor": ["read", "write"], "approver": ["read", "approve"]}
+
+
 def token_client(user: Any) -> Client:
-    _, secret = do_create_token(
-        user, actor=Actor(user=user, source="cli"), scopes=["read", "write", "approve"]
-    )
+    role = user.groups.get().name
+    _, secret = do_create_token(user, actor=Actor(user=user, source="cli"), scopes=TOKEN_SCOPES[role])
     return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
 

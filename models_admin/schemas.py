@@ -8,8 +8,6 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-SLUG = r"^[a-z0-9][a-z0-9_-]*$"
-
 
 class StrictIn(Schema):
     """Request bodies: no type coercion ("1" is not a number), unknown fields refused."""

@@ -107,7 +107,7 @@ class _Validator:
         if "\x00" in text:
             self.error(path, "must not contain NUL characters")
             return None
-        if len(text) > max_len:
+        if len(value) > max_len:  # as given (the published schema's maxLength), not stripped
             self.error(path, f"must be at most {max_len} characters")
             return None
         return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from typing import Any
 
 import httpx
@@ -55,3 +56,29 @@ def test_a_body_over_the_limit_is_a_413_json_error(
     assert error["code"] == "payload_too_large"
     assert "larger than 1000 bytes" in error["message"]
     assert llama.state.requests == 0
+
+
+def raw_post(hub: Any, path: str, headers: str) -> bytes:
+    """Send only a request head declaring a huge body; return what the server answers."""
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000000\r\n{headers}\r\n".encode()
+        )
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < 200:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_the_web_app_answers_413_without_reading_a_body_declared_too_large(hub: Any, make_token: Any) -> None:
+    token = make_token(("read", "write"))
+    answer = raw_post(
+        hub, "/api/v1/assets/import", f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"payload_too_large"' in answer
+    page = raw_post(hub, "/import/", "Content-Type: application/x-www-form-urlencoded\r\n")
+    assert page.startswith(b"HTTP/1.1 413"), page[:200]

@@ -14,7 +14,6 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RE, ASSET_ID_RULE
-from models_admin.limits import max_body_bytes
 from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
 
@@ -116,9 +115,6 @@ class ImportForm(forms.Form):
         data = super().clean() or {}
         upload = data.get("file")
         if upload is not None:
-            if upload.size is not None and upload.size > max_body_bytes():
-                self.add_error("file", f"The file is larger than {max_body_bytes()} bytes.")
-                return data
             try:
                 data["yaml"] = upload.read().decode("utf-8")
             except UnicodeDecodeError:

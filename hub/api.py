@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.operation import PathView
+from ninja.parser import Parser
+from ninja.types import DictStrAny
 
 from models_admin.api import revisions_router
 from models_admin.api import router as assets_router
@@ -27,6 +31,7 @@ from models_admin.governance import (
     InvalidTransition,
     PermissionRefused,
 )
+from models_admin.limits import json_too_deep, max_body_bytes
 from models_admin.validation import AssetValidationError
 from runtimes.api import gateway_router
 from runtimes.api import router as runtimes_router
@@ -37,6 +42,23 @@ from runtimes.lifecycle import LifecycleError
 
 log = logging.getLogger(__name__)
 
+
+class NestedTooDeep(ValueError):
+    pass
+
+
+class BoundedParser(Parser):
+    """JSON bodies, refused before parsing when nested deeper than ``HUB_MAX_JSON_DEPTH``
+    (the C decoder recurses; a body some thousand levels deep would raise RecursionError)."""
+
+    def parse_body(self, request: HttpRequest) -> DictStrAny:
+        if json_too_deep(request.body, settings.HUB_MAX_JSON_DEPTH):
+            raise NestedTooDeep(
+                f"the request body is nested more than {settings.HUB_MAX_JSON_DEPTH} levels deep"
+            )
+        return super().parse_body(request)
+
+
 api = NinjaAPI(
     title="Hub API",
     version="1",
@@ -45,6 +67,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=api_auth,
+    parser=BoundedParser(),
 )
 
 
@@ -150,7 +173,16 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, NestedTooDeep):  # ninja wraps any parser error in HttpError(400)
+        return error(request, 400, "invalid_request", str(exc.__cause__))
     return error(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error(
+        request, 413, "payload_too_large", f"the request body is larger than {max_body_bytes()} bytes"
+    )
 
 
 @api.exception_handler(DataError)

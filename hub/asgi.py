@@ -16,7 +16,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 django_application = get_asgi_application()
 
+from models_admin.middleware import bounded_body  # noqa: E402
 from runtimes.gateway import gateway  # noqa: E402  (needs the app registry ready)
+
+# Django's ASGI handler reads a whole body before its middleware runs: bound it here.
+django_bounded = bounded_body(django_application)  # type: ignore[arg-type]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -27,4 +31,4 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"].startswith("/v1/")):
         await gateway(scope, receive, send)
     else:
-        await django_application(scope, receive, send)  # type: ignore[arg-type]
+        await django_bounded(scope, receive, send)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # serves Swagger UI's files itself at /api/docs (no CDN)
     "template_partials",
     "models_admin",
     "runtimes",
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so the user is known for its page; still before any view (or CSRF check) reads the body.
+    "models_admin.middleware.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -210,3 +213,10 @@ HUB_RUNTIME_ALLOWED_NETWORKS = _networks("HUB_RUNTIME_ALLOWED_NETWORKS")
 # The longest a concurrency lease is taken or renewed for: a caller that dies holds a slot
 # at most this long; one still working renews.
 HUB_LEASE_MAX_TTL_S = env_float("HUB_LEASE_MAX_TTL_S", 300.0)
+# Input limits (models_admin/limits.py): bad input is a 4xx naming the limit, never a 500.
+HUB_MAX_BODY_BYTES = env_int("HUB_MAX_BODY_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HUB_MAX_BODY_BYTES
+HUB_MAX_DOCUMENT_BYTES = env_int("HUB_MAX_DOCUMENT_BYTES", 64 * 1024)
+HUB_MAX_DOCUMENT_DEPTH = env_int("HUB_MAX_DOCUMENT_DEPTH", 32)
+HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
+HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)

@@ -16,6 +16,7 @@ from ninja import Router, Status
 from ninja.params.functions import Path, Query
 
 from models_admin import governance
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset, AssetRevision, RevisionStatus
 from models_admin.schemas import (
     ApproveIn,
@@ -37,7 +38,7 @@ from runtimes.schemas import with_errors
 router = Router(tags=["assets"])
 revisions_router = Router(tags=["revisions"])
 
-AssetId = Path(..., min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+AssetId = Path(..., min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
 RevisionId = Path(..., ge=1, le=2**31 - 1)
 NoNul = r"^[^\x00]*$"
 

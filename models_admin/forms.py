@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from django import forms
+from django.core.validators import RegexValidator
 
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RE, ASSET_ID_RULE
 from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
-from models_admin.yaml_io import dump_document
+from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
 
 # Document path -> form field that edits it.
 STRUCTURED = {
@@ -27,7 +28,12 @@ STRUCTURED = {
 
 
 class AssetForm(forms.Form):
-    asset_id = forms.CharField(label="Asset id", max_length=100, required=False)
+    asset_id = forms.CharField(
+        label="Asset id",
+        max_length=ASSET_ID_MAX,
+        required=False,
+        validators=[RegexValidator(ASSET_ID_RE, f"Asset id {ASSET_ID_RULE}.")],
+    )
     display_name = forms.CharField(label="Display name", max_length=200, required=False)
     version = forms.CharField(label="Version", max_length=64, required=False)
     desired = forms.ChoiceField(
@@ -62,11 +68,9 @@ class AssetForm(forms.Form):
     def clean_document(self) -> dict[str, Any]:
         text = self.cleaned_data["document"]
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-            raise forms.ValidationError(f"Not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+            doc = parse_document(text, "document")
+        except DocumentLoadError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         if doc is None:
             doc = {}
         if not isinstance(doc, dict):

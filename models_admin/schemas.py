@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
-SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+from models_admin.document_schema import asset_document_schema
 
 
 class StrictIn(Schema):
@@ -40,7 +40,8 @@ class AssetPage(Schema):
 class DocumentIn(StrictIn):
     """An asset document (seed 002 §6 plus ``runtime``), validated by the catalog's validator."""
 
-    document: dict[str, Any]
+    # Published as the document's JSON Schema; the catalog's validator judges it (422).
+    document: Annotated[dict[str, Any], WithJsonSchema(asset_document_schema())]
 
 
 DIGEST = r"^[0-9a-f]{64}$"

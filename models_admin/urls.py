@@ -1,12 +1,13 @@
 from django.urls import path, register_converter
 
 from models_admin import views
+from models_admin.asset_ids import ASSET_ID_PATTERN
 
 
 class AssetIdConverter:
     """Asset ids are slugs that may contain dots (``llama3.2-3b``), unlike Django's ``slug``."""
 
-    regex = r"[a-z0-9][a-z0-9._-]{0,99}"
+    regex = ASSET_ID_PATTERN
 
     def to_python(self, value: str) -> str:
         return value

@@ -15,13 +15,14 @@ from typing import Any
 
 from django.conf import settings
 
+from models_admin import limits
+from models_admin.asset_ids import ASSET_ID_RULE, is_asset_id
 from models_admin.interfaces import InterfaceSpec, MetadataField, get_interface, interface_names
 from runtimes import registry, upstream
 from runtimes.launch_policy import executable_problem
 
-ASSET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-HOST_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOST_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,62}\Z")
+ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 DESIRED_STATES = ("running", "on-demand", "stopped")
 ASSET_CLASSES = ("model",)
 MAX_TEXT = 200
@@ -108,7 +109,7 @@ class _Validator:
         if "\x00" in text:
             self.error(path, "must not contain NUL characters")
             return None
-        if len(text) > max_len:
+        if len(value) > max_len:  # as given (the published schema's maxLength), not stripped
             self.error(path, f"must be at most {max_len} characters")
             return None
         return text
@@ -307,18 +308,17 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
     v = _Validator()
     if not isinstance(raw, dict):
         raise AssetValidationError([FieldError("", "an asset document must be a mapping")])
+    too_big = limits.document_problem(raw)
+    if too_big is not None:
+        raise AssetValidationError([FieldError(*too_big)])
     doc = v.mapping(raw, "", TOP_LEVEL_KEYS) or {}
 
     out: dict[str, Any] = {}
     asset_id = doc.get("asset_id")
     if asset_id is None:
         v.error("asset_id", "required")
-    elif not isinstance(asset_id, str) or not ASSET_ID_RE.match(asset_id):
-        v.error(
-            "asset_id",
-            "must be a slug: lowercase letters, digits, '.', '-' or '_', starting with a letter "
-            "or digit, at most 100 characters",
-        )
+    elif not is_asset_id(asset_id):
+        v.error("asset_id", ASSET_ID_RULE)
     else:
         out["asset_id"] = asset_id
     out["display_name"] = v.text(doc.get("display_name"), "display_name", required=True)

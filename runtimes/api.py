@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 from ninja.params.functions import Path, Query
 
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset
 from runtimes import leases
 from runtimes.errors import ModelLoading, RuntimeBusy
@@ -45,7 +46,7 @@ from runtimes.usage import UsageEvent, publish
 router = Router(tags=["lifecycle"])
 gateway_router = Router(tags=["gateway"], auth=api_auth)
 
-AssetId = Path(..., min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+AssetId = Path(..., min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
 LeaseId = Path(..., min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 connect_signals()

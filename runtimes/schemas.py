@@ -9,6 +9,8 @@ from django.conf import settings
 from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field
 
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
+
 INT32 = 2**31 - 1
 Text = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 
@@ -31,7 +33,7 @@ class StrictIn(Schema):
 
 class ResolveIn(StrictIn):
     interface: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
-    model: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    model: str = Field(min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
     wait_s: float = Field(0, ge=0, le=600)
 
 
@@ -51,7 +53,7 @@ LEASE_MAX_TTL_S = float(settings.HUB_LEASE_MAX_TTL_S)
 
 
 class LeaseIn(StrictIn):
-    asset_id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    asset_id: str = Field(min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
     ttl_s: float = Field(min(60, LEASE_MAX_TTL_S), gt=0, le=LEASE_MAX_TTL_S)
 
 
@@ -66,7 +68,7 @@ class LeaseOut(Schema):
 
 
 class UsageEventIn(StrictIn):
-    asset_id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    asset_id: str = Field(min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
     interface: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
     started_at: float = Field(ge=0, le=1e11)
     duration_ms: float = Field(ge=0, le=1e9)

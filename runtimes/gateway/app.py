@@ -32,6 +32,7 @@ import httpx
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
+from models_admin.limits import json_too_deep
 from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
 from runtimes.adapters._openai import CHAT_PATH, EMBEDDINGS_PATH, OpenAIChat, OpenAIEmbeddings
 from runtimes.binding import RuntimeBinding
@@ -48,6 +49,7 @@ from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
 from runtimes.gateway.errors import (
     AuthenticationFailed,
     BadRequest,
+    PayloadTooLarge,
     PermissionDenied,
     RouteNotFound,
     error_body,
@@ -69,7 +71,6 @@ T = TypeVar("T")
 
 LLM = "llm-runtime"
 EMBEDDING = "embedding-runtime"
-MAX_BODY_BYTES = 32 * 1024 * 1024
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -93,6 +94,8 @@ class GatewayConfig:
     mark_request_every_s: float = 10.0
     secrets_dir: str | None = None  # HUB_RUNTIME_SECRETS_DIR: where upstream key files may live
     secret_ttl_s: float = DEFAULT_SECRET_TTL_S  # a rotated key file is used within this time
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_depth: int = 64
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -109,6 +112,8 @@ class GatewayConfig:
             redis_max_connections=env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256),
             secrets_dir=settings.HUB_RUNTIME_SECRETS_DIR,
             secret_ttl_s=settings.HUB_RUNTIME_SECRET_CACHE_S,
+            max_body_bytes=settings.HUB_GATEWAY_MAX_BODY_BYTES,
+            max_depth=settings.HUB_MAX_JSON_DEPTH,
         )
 
 
@@ -299,8 +304,8 @@ class Gateway:
         else:
             raise RouteNotFound(f"no route {method} {scope['path']}")
         principal, token = await self._authenticate(scope)
-        body = await _read_body(receive)
-        request = _Body.parse(body)
+        body = await _read_body(receive, self.config.max_body_bytes)
+        request = _Body.parse(body, max_depth=self.config.max_depth)
         model = request.data.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model: a model id is required", field="model")
@@ -722,7 +727,7 @@ class _Renewal:
             self.handle = None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks = []
     size = 0
     while True:
@@ -731,8 +736,8 @@ async def _read_body(receive: Receive) -> bytes:
             raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest(f"request body larger than {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -770,7 +775,14 @@ class _Body:
         self._span = span
 
     @classmethod
-    def parse(cls, raw: bytes) -> _Body:
+    def parse(cls, raw: bytes, *, max_depth: int) -> _Body:
+        """Parse ``raw``; :class:`BadRequest` if it is not a JSON object or nests too deeply.
+
+        The depth is checked before parsing: the json module's C decoder recurses, and
+        would raise ``RecursionError`` on a body nested some thousand levels deep.
+        """
+        if json_too_deep(raw, max_depth):
+            raise BadRequest(f"the request body is nested more than {max_depth} levels deep")
         try:
             text = raw.decode()
         except UnicodeDecodeError:

@@ -71,6 +71,13 @@ class BadRequest(RuntimeAdapterError):
         self.field = field
 
 
+class PayloadTooLarge(RuntimeAdapterError):
+    """The request body is over the size limit (``HUB_GATEWAY_MAX_BODY_BYTES``)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
 class RouteNotFound(RuntimeAdapterError):
     code = "not_found"
     http_status = 404

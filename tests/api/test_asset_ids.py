@@ -1,0 +1,109 @@
+"""One asset-id rule everywhere: ids with dots work on every path and body; "abc\\n" nowhere.
+
+The validator, the API's path parameters and bodies (and so the OpenAPI schema), the UI's
+URLs and form all take their rule from ``models_admin.asset_ids``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from hub.api import api
+from models_admin.asset_ids import ASSET_ID_SCHEMA_PATTERN
+from models_admin.forms import AssetForm
+from models_admin.models import Asset
+from models_admin.validation import AssetValidationError, validate_asset_document
+from runtimes.models import RuntimeState
+from tests.api.test_authorization_matrix import ROWS, World, call, token_client
+from tests.governance.factories import asset_document, live_asset, user_with_role
+
+pytestmark = pytest.mark.django_db
+
+DOTTED = "llama3.2-3b"
+
+
+class DottedWorld(World):
+    """The authorization matrix's objects, with the live asset named ``llama3.2-3b``."""
+
+    def live(self) -> Asset:
+        if self._live is None:
+            doc = asset_document(
+                DOTTED, runtime={"kind": "llama-cpp", "model": "m.gguf", "base_url": "http://127.0.0.1:9"}
+            )
+            self._live = live_asset(doc)
+            RuntimeState.objects.update_or_create(
+                asset=self._live, defaults={"state": "running", "base_url": "http://127.0.0.1:9"}
+            )
+        return self._live
+
+
+@pytest.fixture(autouse=True)
+def _redis(redis_client: Any) -> None:
+    """Leases and usage live in the hub's Redis."""
+
+
+@pytest.mark.parametrize("key", sorted(k for k in ROWS if "{asset_id}" in k or "/gateway/" in k))
+def test_an_asset_id_with_a_dot_works_on_every_operation(key: str) -> None:
+    world = DottedWorld()
+    response = call(token_client(user_with_role("admin")), key, world)
+    assert response.status_code == ROWS[key].status, response.content.decode()[:500]
+    assert world._live is None or world._live.asset_id == DOTTED
+
+
+def test_the_schema_publishes_one_asset_id_pattern_for_paths_and_bodies() -> None:
+    schema = api.get_openapi_schema(path_prefix="/api")
+    patterns = set()
+    for ops in schema["paths"].values():
+        for op in ops.values():
+            for param in op.get("parameters", []):
+                if param["name"] == "asset_id":
+                    patterns.add(param["schema"]["pattern"])
+    for name in ("ResolveIn", "LeaseIn", "UsageEventIn"):
+        props = schema["components"]["schemas"][name]["properties"]
+        patterns.add(props["model" if name == "ResolveIn" else "asset_id"]["pattern"])
+    assert patterns == {ASSET_ID_SCHEMA_PATTERN}
+
+
+@pytest.mark.parametrize("bad", ["abc\n", "ABC", ".abc", "a" * 101, "a/b"])
+def test_the_validator_refuses_ids_outside_the_rule(bad: str) -> None:
+    with pytest.raises(AssetValidationError, match="asset_id: must be a slug"):
+        validate_asset_document(asset_document(bad))
+
+
+def test_the_validator_accepts_dots() -> None:
+    assert validate_asset_document(asset_document(DOTTED))["asset_id"] == DOTTED
+
+
+def test_a_trailing_newline_is_refused_by_the_api_path_and_body() -> None:
+    client = token_client(user_with_role("admin"))
+    response = client.get("/api/v1/assets/abc%0A")
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "asset_id"
+    response = client.post(
+        "/api/v1/gateway/leases", {"asset_id": "abc\n", "ttl_s": 30}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "asset_id"
+    response = client.post(
+        "/api/v1/assets", {"document": asset_document("abc\n")}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "asset_id"
+    assert not Asset.objects.exists()
+
+
+def test_the_ui_serves_dotted_ids_and_not_a_trailing_newline(client: Client) -> None:
+    live_asset(asset_document(DOTTED))
+    client.force_login(user_with_role("viewer"))
+    assert client.get(f"/models/{DOTTED}/").status_code == 200
+    assert client.get("/models/abc%0A/").status_code == 404
+
+
+def test_the_form_applies_the_same_rule() -> None:
+    form = AssetForm({"asset_id": "Bad.Id", "document": "display_name: x\n"})
+    assert not form.is_valid()
+    assert "must be a slug" in form.errors["asset_id"][0]
+    assert AssetForm({"asset_id": DOTTED, "document": "display_name: x\n"}).is_valid()

@@ -160,7 +160,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Tests serve the sources (below) and collect only into their own folder.
+STATIC_ROOT = None if RUNNING_TESTS else VAR_DIR / "staticfiles"
 # Served by WhiteNoise from STATIC_ROOT, which `collectstatic` fills (`up` runs it, the image
 # runs it at build): compressed copies and content-hashed names, cached for a year. Tests and
 # DEBUG serve the source files as they are (no collectstatic needed, edits show at once).

@@ -149,6 +149,13 @@ def test_up_serves_the_styled_ui_with_htmx_and_live_refresh(tab: tuple[Any, list
     page.wait_for_url("**/users/")
     assert_styled_with_htmx(page, failures)
     assert page.locator('tr[data-user="admin"]').count() == 1
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Role").select_option("editor")
+    page.get_by_role("button", name="Create account").click()  # a real form POST, CSRF and all
+    assert len(page.locator("#new-password").input_value()) >= 16
+    assert page.locator('tr[data-user="alice"]').count() == 1
+    assert_styled_with_htmx(page, failures)
+    page.goto("/users/")  # the list as it is, without the one-time password
     screenshot(page, "users")
 
     # The page `up` names for changing the first password is there, styled.

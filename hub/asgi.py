@@ -1,7 +1,8 @@
 """ASGI entry point: Hub-UI, the API and the gateway on one port (uvicorn).
 
 ``/v1/`` goes straight to the gateway, a raw ASGI app (no Django request stack on the
-inference hot path); everything else goes to Django. Lifespan events start and stop
+inference hot path); ``/static/`` files are streamed by ``hub.static_asgi``; everything
+else goes to Django. Lifespan events start and stop
 the gateway's pools and its cache-invalidation listener.
 """
 
@@ -16,6 +17,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 django_application = get_asgi_application()
 
+from hub.static_asgi import StaticFiles  # noqa: E402  (reads settings)
 from models_admin.middleware import bounded_body  # noqa: E402
 from runtimes.gateway import gateway  # noqa: E402  (needs the app registry ready)
 
@@ -26,9 +28,11 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
+static_files = StaticFiles()
+
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"].startswith("/v1/")):
         await gateway(scope, receive, send)
-    else:
+    elif not await static_files(scope, receive, send):
         await django_bounded(scope, receive, send)

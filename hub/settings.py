@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hub.context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ in every mode (uvicorn under `up`, the image): no web server in front needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,7 +161,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Tests serve the sources (below) and collect only into their own folder.
+STATIC_ROOT = None if RUNNING_TESTS else VAR_DIR / "staticfiles"
+# Served by WhiteNoise from STATIC_ROOT, which `collectstatic` fills (`up` runs it, the image
+# runs it at build): compressed copies and content-hashed names, cached for a year. Tests and
+# DEBUG serve the source files as they are (no collectstatic needed, edits show at once).
+_SOURCE_STATIC = DEBUG or RUNNING_TESTS
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if _SOURCE_STATIC
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = _SOURCE_STATIC
 
 # Security: secure by default; the dev runner and tests serve plain HTTP on loopback.
 _PLAIN_HTTP = DEBUG or DEV_RUNNER or RUNNING_TESTS or env_bool("HUB_INSECURE_HTTP")

@@ -14,6 +14,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RE, ASSET_ID_RULE
+from models_admin.roles import ROLES
 from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
 
@@ -145,3 +146,34 @@ class TokenForm(forms.Form):
     expires_in_days = forms.IntegerField(
         label="Expires in (days)", required=False, min_value=1, max_value=3650, help_text="Empty: never."
     )
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(label="Username", max_length=150)
+    role = forms.ChoiceField(label="Role", choices=[(r, r) for r in ROLES], initial="viewer")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=[(r, r) for r in ROLES])
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label="New password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    new_password_again = forms.CharField(
+        label="New password, again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_password") and data.get("new_password_again") not in (None, data["new_password"]):
+            self.add_error("new_password_again", "The two new passwords differ.")
+        return data

@@ -137,8 +137,9 @@ def scopes_allowed(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[s
 def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
     """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
 
-    Audited as ``role.change``. Raises :class:`UnknownRole`, or
-    ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
+    Audited as ``role.change``. Raises :class:`UnknownRole` (also for a superuser, who is
+    always an admin, given another role, and for an actor lowering their own role: that would
+    lock them out), or ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
     """
     from models_admin.governance import refuse_unless
 
@@ -146,6 +147,10 @@ def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
         raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
     # Checked before the transaction, so the refusal's audit row is not rolled back with it.
     refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
+    if role != "admin" and getattr(user, "is_superuser", False):
+        raise UnknownRole(f"role: {user.get_username()} is a superuser, always admin")
+    if role != "admin" and actor.user is not None and actor.user.pk == user.pk:
+        raise UnknownRole("role: you cannot lower your own role")
     with transaction.atomic():
         return _set_role(user, role, actor=actor)
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from models_admin import views
+from models_admin import user_views, views
 from models_admin.asset_ids import ASSET_ID_PATTERN
 
 
@@ -33,4 +33,7 @@ urlpatterns = [
     path("audit/", views.audit, name="audit"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("users/", user_views.users, name="users"),
+    path("users/<int:user_id>/<slug:action>/", user_views.user_action, name="user-action"),
+    path("account/password/", user_views.password_change, name="password-change"),
 ]

@@ -23,6 +23,7 @@ from models_admin.governance import (
 from models_admin.roles import do_set_role
 from models_admin.services import do_import_assets
 from models_admin.tokens import do_create_token, do_revoke_token
+from models_admin.users import do_create_user, do_reset_password, do_set_user_active
 from models_admin.yaml_io import SourceDocument
 from tests.governance.factories import (
     ROLES_UNDER_TEST,
@@ -110,6 +111,16 @@ SERVICE_OPERATIONS = [
         lambda u: do_revoke_token(_own_token(user_with_role("viewer")), actor=actor(u)),
     ),
     Operation("change a role", ADMINS, lambda u: do_set_role(user_with_role(), "editor", actor=actor(u))),
+    Operation("create a user", ADMINS, lambda u: do_create_user("matrix-new", role="viewer", actor=actor(u))),
+    Operation(
+        "disable a user", ADMINS, lambda u: do_set_user_active(user_with_role(), False, actor=actor(u))
+    ),
+    Operation(
+        "enable a user",
+        ADMINS,
+        lambda u: do_set_user_active(user_with_role(is_active=False), True, actor=actor(u)),
+    ),
+    Operation("reset a password", ADMINS, lambda u: do_reset_password(user_with_role(), actor=actor(u))),
 ]
 
 

@@ -1,8 +1,9 @@
 """Browser fixtures: Playwright for Python driving Debian's chromium against ``live_server``.
 
 Browser tests are skipped (with the reason) when ``/usr/bin/chromium`` is missing;
-``.ci/run`` installs it. Screenshots go to ``test-artifacts/screenshots/``; ``HUB_UPDATE_SCREENSHOTS=1``
-refreshes the README's copies in ``docs/screenshots/``.
+``.ci/run`` installs it. Screenshots go to ``test-artifacts/screenshots/``; the README's
+copies in ``docs/screenshots/`` come from a real ``up`` (``test_up_browser.py``, with
+``HUB_UPDATE_SCREENSHOTS=1``), not from this test server.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ from tests.lifecycle.conftest import lifecycle_settings, make_asset, markers, wo
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
-# Every run saves its screenshots under test-artifacts/ (git-ignored); with
-# HUB_UPDATE_SCREENSHOTS=1 it refreshes the README's copies in docs/screenshots/.
-SCREENSHOTS = ROOT / (
-    "docs/screenshots" if os.environ.get("HUB_UPDATE_SCREENSHOTS") else "test-artifacts/screenshots"
-)
+# Every run saves its screenshots under test-artifacts/ (git-ignored).
+SCREENSHOTS = ROOT / "test-artifacts/screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern
 
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset, AssetRevision, RevisionStatus
-from models_admin.roles import ROLE_ACTIONS
+from models_admin.roles import ROLE_ACTIONS, role_of
 from models_admin.tokens import do_create_token
 from models_admin.urls import urlpatterns
 from runtimes.models import RuntimeState
@@ -50,6 +51,18 @@ class World:
         self._live: Asset | None = None
         self._revision: AssetRevision | None = None
         self._token: ApiToken | None = None
+        self._other: User | None = None
+
+    def other(self, active: bool = True) -> User:
+        """Someone else's account, a viewer (the target of the Users page's actions)."""
+        if self._other is None:
+            self._other = user_with_role("viewer", is_active=active)
+        return self._other
+
+    def fresh_other(self) -> User:
+        assert self._other is not None
+        self._other.refresh_from_db()
+        return self._other
 
     def live(self, state: str = "running") -> Asset:
         """An approved on-demand asset whose runtime is in ``state`` (nothing is started for real:
@@ -101,6 +114,7 @@ class Row:
     build: Build  # -> (url, POST data or None for a GET)
     done: Done | None = None  # the POST's effect: true once allowed, still false when refused
     denied: int = 403
+    prepare: Callable[[World], None] | None = None  # before signing in
 
 
 def _page(url: str) -> Build:
@@ -144,6 +158,27 @@ def _revoke(own: bool, post: bool = True) -> Build:
     return lambda w: (f"/tokens/{w.token(own).pk}/revoke/", {} if post else None)
 
 
+def _user_url(action: str, active: bool = True) -> Callable[[World], str]:
+    return lambda w: f"/users/{w.other(active).pk}/{action}/"
+
+
+OLD_PASSWORD = "matrix-old-password-1"
+NEW_PASSWORD = "matrix-new-password-2"
+
+
+def _set_old_password(w: World) -> None:
+    if w.user.is_authenticated:
+        w.user.set_password(OLD_PASSWORD)
+        w.user.save(update_fields=["password"])
+
+
+def _password_changed(w: World, response: Any) -> bool:
+    if not w.user.is_authenticated:
+        return False
+    w.user.refresh_from_db()
+    return bool(w.user.check_password(NEW_PASSWORD))
+
+
 def _new_exists(w: World, response: Any) -> bool:
     return Asset.objects.filter(asset_id=NEW_ID).exists()
 
@@ -167,6 +202,13 @@ ROWS: dict[str, Row] = {
     "GET /activity/": Row("activity", "view", 200, _page("/activity/")),
     "GET /audit/": Row("audit", "view", 200, _page("/audit/")),
     "GET /tokens/": Row("tokens", "view", 200, _page("/tokens/")),
+    "GET /users/": Row("users", "admin", 200, _page("/users/")),
+    # The confirmation pages of the Users page's actions (disabling and resetting are destructive).
+    "GET /users/{user_id}/disable/": Row("user-action", "admin", 200, _get(_user_url("disable"))),
+    "GET /users/{user_id}/reset-password/": Row(
+        "user-action", "admin", 200, _get(_user_url("reset-password"))
+    ),
+    "GET /account/password/": Row("password-change", "signed-in", 200, _page("/account/password/")),
     # Actions are POST-only: a GET changes nothing.
     "GET /approvals/{revision_id}/approve/": Row("approval-decide", "signed-in", 405, _decide("approve")),
     "GET /tokens/{token_id}/revoke/": Row("token-revoke", "signed-in", 405, _revoke(True, post=False)),
@@ -221,6 +263,52 @@ ROWS: dict[str, Row] = {
     "POST /tokens/{token_id}/revoke/ (someone else's)": Row(
         "token-revoke", "admin", 302, _revoke(False), lambda w, r: w.revoked(), denied=404
     ),
+    "POST /users/": Row(
+        "users",
+        "admin",
+        200,
+        lambda w: ("/users/", {"username": "matrix-created", "role": "editor"}),
+        lambda w, r: User.objects.filter(username="matrix-created").exists(),
+    ),
+    "POST /users/{user_id}/disable/": Row(
+        "user-action", "admin", 302, _post(_user_url("disable")), lambda w, r: not w.fresh_other().is_active
+    ),
+    "POST /users/{user_id}/enable/": Row(
+        "user-action",
+        "admin",
+        302,
+        _post(_user_url("enable", active=False)),
+        lambda w, r: w.fresh_other().is_active,
+    ),
+    "POST /users/{user_id}/role/": Row(
+        "user-action",
+        "admin",
+        302,
+        _post(_user_url("role"), {"role": "approver"}),
+        lambda w, r: role_of(w.fresh_other()) == "approver",
+    ),
+    "POST /users/{user_id}/reset-password/": Row(
+        "user-action",
+        "admin",
+        200,
+        _post(_user_url("reset-password")),
+        lambda w, r: w.fresh_other().has_usable_password() and 'id="new-password"' in r.content.decode(),
+    ),
+    "POST /account/password/": Row(
+        "password-change",
+        "signed-in",
+        302,
+        lambda w: (
+            "/account/password/",
+            {
+                "old_password": OLD_PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "new_password_again": NEW_PASSWORD,
+            },
+        ),
+        _password_changed,
+        prepare=_set_old_password,
+    ),
     # Pages are read-only: a POST to one is refused rather than rendered.
     "POST /": Row("model-list", "signed-in", 405, lambda w: ("/", {})),
     "POST /models/{asset_id}/": Row("model-detail", "signed-in", 405, _post(_asset_url())),
@@ -265,6 +353,8 @@ def test_ui_authorization(key: str, role: str) -> None:
     row = ROWS[key]
     user = user_for(role)
     world = World(user)
+    if row.prepare is not None:
+        row.prepare(world)
     response = request(browser(user), key, world)
     if role == "anonymous":
         assert response.status_code == 302

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from models_admin.governance import PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
-from models_admin.roles import ROLES, do_set_role
+from models_admin.roles import ROLES, UnknownRole, do_set_role
 
 
 class Command(BaseCommand):
@@ -31,4 +31,6 @@ class Command(BaseCommand):
             changed = do_set_role(user, None if role == "none" else role, actor=cli_actor(options["as_user"]))
         except PermissionRefused as exc:
             raise CommandError(f"refused: {exc.reason}") from None
+        except UnknownRole as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"{user.get_username()}: {role}" + ("" if changed else " (unchanged)"))

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
+from django.urls import reverse
 
 from hub import embedded
 from hub.dbroles import as_owner
@@ -66,10 +67,12 @@ class Command(BaseCommand):
 
         app_database_url = self._migrate()
         self.stdout.write("database migrated")
+        # The web child serves what this collects (WhiteNoise); unchanged files are quick.
+        call_command("collectstatic", interactive=False, verbosity=0)
         if not options["no_demo"] and not Asset.objects.exists():
             plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
             self.stdout.write(f"demo catalog loaded: {len(plan)} assets")
-        self._ensure_admin()
+        self._ensure_admin(f"http://{options['host']}:{port}{reverse('models_admin:password-change')}")
 
         env = {
             **{k: v for k, v in os.environ.items() if k not in NOT_FOR_CHILDREN},
@@ -140,14 +143,14 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"--port: {host}:{port} is not free ({exc.strerror})") from None
 
-    def _ensure_admin(self) -> None:
+    def _ensure_admin(self, password_url: str) -> None:
         user_model = get_user_model()
         if user_model.objects.filter(is_superuser=True).exists():
             return
         password = secrets.token_urlsafe(12)
         user_model.objects.create_superuser("admin", "admin@localhost", password)
         self.stdout.write(self.style.SUCCESS(f"admin account created — login: admin / {password}"))
-        self.stdout.write("(shown once; change it under your account, or run manage.py changepassword admin)")
+        self.stdout.write(f"(shown once; change it at {password_url}, or run manage.py changepassword admin)")
 
     def _run(
         self, commands: dict[str, list[str]], env: dict[str, str], url: str, *, keep_runtimes: bool

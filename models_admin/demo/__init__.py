@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from models_admin.audit import Actor
 from models_admin.services import PlanItem, do_import_assets
 from models_admin.yaml_io import SourceDocument, load_documents
@@ -28,11 +26,6 @@ BUNDLED = DEMO_DIR / "bundled.yaml"
 class DemoCatalog:
     documents: list[SourceDocument]
     missing: str  # why the bundled asset is left out ("" when it is in)
-
-
-def model_cache_dir() -> Path:
-    """Where the bundled GGUF is assembled from its package's chunks (once)."""
-    return Path(settings.VAR_DIR) / "cache" / "models"
 
 
 def bundled_documents(bundled: BundledRuntime) -> list[SourceDocument]:
@@ -54,7 +47,7 @@ def bundled_documents(bundled: BundledRuntime) -> list[SourceDocument]:
 def demo_catalog() -> DemoCatalog:
     """The demo's documents: the bundled asset when the extra is installed, then the examples."""
     try:
-        bundled = bundled_documents(find_bundled(model_cache_dir()))
+        bundled = bundled_documents(find_bundled())
         missing = ""
     except BundledRuntimeMissing as exc:
         bundled, missing = [], str(exc)

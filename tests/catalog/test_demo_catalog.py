@@ -22,7 +22,7 @@ FAKE = BundledRuntime(llama_server=Path("/opt/llama/bin/llama-server"), model_fi
 
 @pytest.fixture
 def with_bundled(monkeypatch: pytest.MonkeyPatch) -> BundledRuntime:
-    monkeypatch.setattr(demo, "find_bundled", lambda cache_dir: FAKE)
+    monkeypatch.setattr(demo, "find_bundled", lambda: FAKE)
     return FAKE
 
 

@@ -424,10 +424,11 @@ def runtime_panel(asset: Asset) -> RuntimePanel:
     error = ""
     observed = _runtime_state(asset)
     now = timezone.now()
+    about = runtime_of(asset)
+    if about.host != "—":
+        facts.append(("Host", about.host))
     if observed is not None:
         facts.append(("Base URL", observed.base_url or str(runtime.get("base_url", "—"))))
-        if observed.host:
-            facts.append(("Host", observed.host))
         if observed.reason:
             facts.append(("Last transition", observed.reason))
         for label, attr in (
@@ -445,9 +446,7 @@ def runtime_panel(asset: Asset) -> RuntimePanel:
         error = lifecycle.error_summary(observed.last_error or "")
     else:
         facts.append(("Base URL", str(runtime.get("base_url", "—"))))
-    return RuntimePanel(
-        state_badge(state), state in TRANSITIONAL_STATES, facts, error, state or "", runtime_of(asset)
-    )
+    return RuntimePanel(state_badge(state), state in TRANSITIONAL_STATES, facts, error, state or "", about)
 
 
 def lifecycle_events(asset: Asset | None) -> QuerySet[LifecycleEvent]:

@@ -114,6 +114,9 @@ def test_the_list_shows_runtime_kind_host_and_the_first_line_of_the_last_failure
     assert ">Runtime</th>" in html
     assert ">Host</th>" in html
     assert ">Last failure</th>" in html
+    detail = operator.get("/models/pinned/").content.decode()
+    assert fact(detail, "Host") == "gpu-a"
+    assert "Last error:</strong> SpawnFailed: pinned: process exited while starting</p>" in detail
 
 
 def test_a_failed_or_stopped_asset_never_shows_the_health_ok_it_had_while_running(

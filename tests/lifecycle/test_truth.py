@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from models_admin.audit import Actor
-from runtimes.lifecycle import clock, do_wake_asset, pickup, reconcile, reconcile_all, services
+from runtimes.lifecycle import clock, do_wake_asset, pickup, reconcile, reconcile_all, runner, services
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
@@ -75,7 +75,7 @@ def test_a_failed_launch_keeps_its_log_out_of_the_timeline(
     assert event is not None
     assert event.detail == "SpawnFailed: noisy: process exited while starting"
     assert "GGML_ASSERT" in RuntimeState.objects.get(asset=asset).last_error  # kept for the API
-    log = services.runner.launcher().log_path("noisy").read_text()
+    log = runner.launcher().log_path("noisy").read_text()
     assert "GGML_ASSERT boom" in log  # and in the runtime log the asset page shows
 
 

@@ -129,6 +129,9 @@ def test_a_failed_or_stopped_asset_never_shows_the_health_ok_it_had_while_runnin
     assert fact(operator.get("/models/pinned/").content.decode(), "Health") == "down"
     assert fact(operator.get("/models/local/").content.decode(), "Health") == "unknown"
     assert fact(operator.get("/models/ollama-chat/").content.decode(), "Health") == "ok 200 OK"
+    # The API reports the same derived health.
+    assert operator.get("/api/v1/assets/pinned/state").json()["health"] == "down"
+    assert operator.get("/api/v1/assets/local/state").json()["health"] == ""
 
 
 def test_an_asset_a_wake_cannot_start_shows_why_instead_of_a_wake_button(assets: Any, operator: Any) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -80,6 +81,18 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
 def children_alive(var_dir: Path) -> list[str]:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if str(var_dir) in line and "pytest" not in line]
+
+
+@pytest.fixture(autouse=True)
+def no_runtime_left_behind(tmp_path: Path) -> Iterator[None]:
+    """With the real-runtime extra the demo's llama-server is launched by `up`'s worker;
+    whatever the launcher under this test's var/ still records is stopped afterwards."""
+    yield
+    from runtimes.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "var" / "runtimes")
+    for handle in launcher.recorded().values():
+        launcher.stop(handle, grace_s=5)
 
 
 def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
@@ -27,6 +28,7 @@ from models_admin.interfaces import InterfaceSpec, all_interfaces
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus
 from models_admin.validation import canonical, diff_documents
 from models_admin.yaml_io import dump_document
+from runtimes import lifecycle
 from runtimes.leases import active_counts
 from runtimes.metrics import live_rates, minute_series
 from runtimes.models import LifecycleEvent, ObservedState, RuntimeState
@@ -181,6 +183,38 @@ class Row:
     cells: list[Cell]
     state_value: str = ""
     transitional: bool = False
+    runtime: Runtime | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the UI says about an asset's runtime: kind, where, last failure, what may be done."""
+
+    kind: str  # "—" without a runtime block
+    host: str  # the machine it runs on (or must), or the server it is reached at; "—" if none
+    failure: str  # the last failure's first line ("" if none)
+    wake_refusal: str  # why there is no Wake button ("" when a wake can start it)
+    managed: bool  # the hub starts and stops it (sleep / restart make sense)
+    launched: bool  # the hub runs it as a process (it has a log here)
+
+
+def runtime_of(asset: Asset) -> Runtime:
+    """Read off the live document and the observed state (already joined): no query."""
+    policy = lifecycle.policy_for(asset)
+    runtime = (asset.live_spec or {}).get("runtime") or {}
+    observed = _runtime_state(asset)
+    host = (observed.host if observed is not None else "") or str(runtime.get("host") or "")
+    if not host and runtime.get("base_url"):
+        host = urlsplit(str(runtime["base_url"])).netloc
+    failure = lifecycle.error_summary(observed.last_error) if observed is not None else ""
+    return Runtime(
+        kind=str(runtime.get("kind") or "—"),
+        host=host or "—",
+        failure=failure,
+        wake_refusal=lifecycle.wake_refusal(policy, observed.state if observed is not None else None),
+        managed=policy.runnable and policy.managed,
+        launched=policy.runnable and policy.launched,
+    )
 
 
 @dataclass
@@ -342,6 +376,7 @@ def models_page(query: ModelsQuery) -> list[GroupPage]:
             row.state_value = state or ""
             row.transitional = state in TRANSITIONAL_STATES
             row.approval = approval_badge(getattr(row.asset, "approval", ""))
+            row.runtime = runtime_of(row.asset)
             row.cells = [
                 _cell(c.key, row.asset, group.interface, snapshot, now) for c in group.interface.columns
             ]
@@ -368,6 +403,12 @@ class RuntimePanel:
     facts: list[tuple[str, str]]
     error: str = ""
     state_value: str = ""
+    runtime: Runtime | None = None
+
+    @property
+    def live_log(self) -> bool:
+        """The runtime log panel polls while a process may be writing to it."""
+        return self.state_value in ("starting", "running", "stopping")
 
 
 def runtime_panel(asset: Asset) -> RuntimePanel:
@@ -383,10 +424,11 @@ def runtime_panel(asset: Asset) -> RuntimePanel:
     error = ""
     observed = _runtime_state(asset)
     now = timezone.now()
+    about = runtime_of(asset)
+    if about.host != "—":
+        facts.append(("Host", about.host))
     if observed is not None:
         facts.append(("Base URL", observed.base_url or str(runtime.get("base_url", "—"))))
-        if observed.host:
-            facts.append(("Host", observed.host))
         if observed.reason:
             facts.append(("Last transition", observed.reason))
         for label, attr in (
@@ -395,14 +437,16 @@ def runtime_panel(asset: Asset) -> RuntimePanel:
             ("Last used", "last_request_at"),
         ):
             facts.append((label, _ago(getattr(observed, attr, None), now).text))
-        health = getattr(observed, "health", "")
-        facts.append(("Health", f"{health or 'unknown'} {observed.health_detail}".strip()))
+        # Health as the same observation allows it: never "ok" beside failed or stopped.
+        health = observed.observed_health
+        detail = observed.health_detail if health == observed.health else ""
+        facts.append(("Health", f"{health or 'unknown'} {lifecycle.error_summary(detail)}".strip()))
         if observed.consecutive_failures:
             facts.append(("Failed attempts", str(observed.consecutive_failures)))
-        error = observed.last_error or ""
+        error = lifecycle.error_summary(observed.last_error or "")
     else:
         facts.append(("Base URL", str(runtime.get("base_url", "—"))))
-    return RuntimePanel(state_badge(state), state in TRANSITIONAL_STATES, facts, error, state or "")
+    return RuntimePanel(state_badge(state), state in TRANSITIONAL_STATES, facts, error, state or "", about)
 
 
 def lifecycle_events(asset: Asset | None) -> QuerySet[LifecycleEvent]:
@@ -434,6 +478,7 @@ def asset_page(asset: Asset) -> dict[str, Any]:
         "open_revision": open_rev,
         "pending_diff": pending_diff,
         "runtime": runtime_panel(asset),
+        "log": lifecycle.runtime_log(asset),
         "events": list(events[:30]) if events is not None else None,
         "audit_entries": list(asset_audit(asset)[:30]),
         "charts": charts_for(asset.asset_id, model_type),

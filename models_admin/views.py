@@ -129,6 +129,12 @@ def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
             # Nothing changes by itself any more: stop polling (an action or a refresh restarts it).
             return HttpResponseStopPolling(response.content)
         return response
+    if _is_htmx(request) and request.GET.get("part") == "log":
+        runtime = catalog.runtime_panel(asset)
+        context = {"asset": asset, "runtime": runtime, "log": lifecycle.runtime_log(asset)}
+        response = render(request, "models_admin/model_detail.html#log", context)
+        # Stop polling once nothing writes to the log any more (an action or a refresh restarts it).
+        return response if runtime.live_log else HttpResponseStopPolling(response.content)
     context = catalog.asset_page(asset)
     context.update(
         {

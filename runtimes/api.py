@@ -81,7 +81,7 @@ def _state_out(asset: Asset) -> dict[str, Any]:
         "state": rs.state,
         "reason": rs.reason,
         "base_url": rs.base_url,
-        "health": rs.health,
+        "health": rs.observed_health,
         "health_detail": rs.health_detail,
         "last_error": rs.last_error,
         "started_at": rs.started_at,

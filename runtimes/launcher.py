@@ -135,7 +135,7 @@ class Launcher:
         port = free_port(host)
         argv = [*command, *listen_args(host, port)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{_safe(key)}.log"
+        log_path = self.log_path(key)
         with log_path.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {argv}\n".encode())
             log.flush()
@@ -242,6 +242,10 @@ class Launcher:
                 self.stop(handle)
         return adopted
 
+    def log_path(self, key: str) -> Path:
+        """Where the process started for ``key`` writes its output (kept after it stops)."""
+        return self.log_dir / f"{_safe(key)}.log"
+
     def log_tail(self, handle: ProcessHandle, lines: int = 20) -> str:
         try:
             text = Path(handle.log_path).read_text(errors="replace")
@@ -290,6 +294,21 @@ class Launcher:
             if recorded is not None and recorded.pid == handle.pid:
                 del handles[handle.key]
                 self._write(handles)
+
+
+def tail_lines(path: Path, lines: int, *, max_bytes: int = 64 * 1024) -> list[str] | None:
+    """The last ``lines`` lines of ``path``, reading at most its last ``max_bytes``; None if absent."""
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - max_bytes))
+            data = file.read()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if len(data) == max_bytes and size > max_bytes:
+        text = text[1:]  # the first line was cut in the middle
+    return text[-lines:] if lines > 0 else []
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

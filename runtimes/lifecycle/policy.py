@@ -48,3 +48,21 @@ def policy_for(asset: Asset) -> Policy:
         managed=managed,
         launched=managed and binding.launch is not None,
     )
+
+
+def wake_refusal(policy: Policy, state: str | None) -> str:
+    """Why a wake cannot start this asset's runtime, in words for the operator; "" when it can.
+
+    The one rule behind ``do_wake_asset``'s refusals and the UI's missing Wake button.
+    """
+    if not policy.runnable:
+        if policy.why_not == "no runtime block":
+            return "catalogued only: no runtime block, nothing to start"
+        return f"cannot be woken: {policy.why_not}"
+    if not policy.managed:
+        return "external runtime: the hub routes to it but does not start it"
+    if policy.desired == "stopped":
+        return "its desired state is stopped; change the lifecycle to wake it"
+    if state == "failed":
+        return "failed: an operator must restart it"
+    return ""

@@ -28,10 +28,10 @@ from models_admin.audit import Actor
 from models_admin.models import Asset, AuditSource
 from runtimes import leases
 from runtimes.launcher import ProcessHandle
-from runtimes.lifecycle import clock, config, dispatch, runner
+from runtimes.lifecycle import clock, config, dispatch, pickup, runner
 from runtimes.lifecycle.errors import InvalidTransition, NotRunnable
 from runtimes.lifecycle.locks import asset_lock
-from runtimes.lifecycle.policy import Policy, policy_for
+from runtimes.lifecycle.policy import Policy, policy_for, wake_refusal
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
@@ -99,7 +99,7 @@ def do_wake_asset(asset: Asset, *, actor: Actor) -> RuntimeState:
     if not policy.managed:
         return rs
     if policy.desired == "stopped":
-        raise InvalidTransition(f"{asset.asset_id}: its desired state is stopped")
+        raise InvalidTransition(f"{asset.asset_id}: {wake_refusal(policy, rs.state)}")
     for _ in range(3):
         if rs.state in (S.STARTING, S.RUNNING, S.STOPPING):
             return rs
@@ -246,7 +246,13 @@ def reconcile(asset_id: str | int) -> str | None:
 
 
 def reconcile_all() -> int:
-    """Enqueue a reconcile for every asset that is live or has something running."""
+    """Enqueue a reconcile for every asset that is live or has something running.
+
+    First fails the starts no live worker can pick up (``runtimes.lifecycle.pickup``).
+    """
+    for asset_id, reason in pickup.unpicked_starts():
+        log.warning("%s: %s", asset_id, reason)
+        give_up(asset_id, reason)
     count = 0
     for asset in _watched_assets():
         dispatch.reconcile_on_commit(asset)
@@ -342,11 +348,26 @@ def give_up(asset_id: str | int, reason: str) -> None:
 
 def _watched_assets() -> list[Asset]:
     quiet = [S.STOPPED, S.SLEEPING, S.FAILED]
-    return list(
+    candidates = (
         Asset.objects.filter(
             Q(live_spec__isnull=False) | (Q(runtime_state__isnull=False) & ~Q(runtime_state__state__in=quiet))
-        ).distinct()
+        )
+        .select_related("runtime_state")
+        .distinct()
     )
+    return [asset for asset in candidates if not _at_rest(asset)]
+
+
+def _at_rest(asset: Asset) -> bool:
+    """Stopped and meant to stay stopped: nothing to reconcile or probe (no message to a host
+    queue that may have no worker, no probe of an external API nobody asked for)."""
+    if policy_for(asset).desired != "stopped":
+        return False
+    try:
+        rs = asset.runtime_state
+    except RuntimeState.DoesNotExist:
+        return True
+    return rs.state == S.STOPPED and not rs.process
 
 
 def _step(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
@@ -451,6 +472,12 @@ def _start(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
         raise
 
 
+def error_summary(error: str) -> str:
+    """The first line of a failure: what the timeline and the UI show. The runtime's own output
+    (a failed launch carries its log tail) stays in ``last_error`` and in the runtime log."""
+    return error.strip().split("\n", 1)[0].removesuffix("; log tail:")[:300]
+
+
 def _start_failed(asset: Asset, rs: RuntimeState, error: str) -> None:
     failures = rs.consecutive_failures + 1
     limit = config.restart_max_attempts()
@@ -467,7 +494,7 @@ def _start_failed(asset: Asset, rs: RuntimeState, error: str) -> None:
             last_error=error,
             consecutive_failures=failures,
             next_retry_at=None,
-            detail=error,
+            detail=error_summary(error),
             **health,
         )
         return
@@ -479,7 +506,7 @@ def _start_failed(asset: Asset, rs: RuntimeState, error: str) -> None:
         last_error=error,
         consecutive_failures=failures,
         next_retry_at=clock.now() + timedelta(seconds=delay),
-        detail=error,
+        detail=error_summary(error),
         **health,
     )
     dispatch.reconcile_on_commit(asset, countdown=delay)
@@ -489,7 +516,11 @@ def _crashed(asset: Asset, policy: Policy, rs: RuntimeState, error: str) -> None
     """A running runtime died: restart it with backoff (desired running) or let it rest."""
     failures = rs.consecutive_failures + 1
     limit = config.restart_max_attempts()
-    common: dict[str, Any] = {"last_error": error, "consecutive_failures": failures, "detail": error}
+    common: dict[str, Any] = {
+        "last_error": error,
+        "consecutive_failures": failures,
+        "detail": error_summary(error),
+    }
     if policy.desired != "running":
         transition(rs, S.STOPPED, reason=f"crashed: {error}", base_url="", process=None, **common)
         return
@@ -548,7 +579,8 @@ def _finish_stop(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
 
 
 def _record_health(rs: RuntimeState, report: HealthReport) -> None:
-    RuntimeState.objects.filter(pk=rs.pk).update(
+    # Only onto the state it was observed in: a transition meanwhile (a sleep, a crash) wins.
+    RuntimeState.objects.filter(pk=rs.pk, generation=rs.generation).update(
         health=report.state.value, health_detail=report.detail[:500], health_checked_at=clock.now()
     )
 

@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 
 from models_admin.audit import Actor
 from models_admin.models import Asset
 from runtimes.lifecycle import clock
 from runtimes.lifecycle.errors import InvalidTransition
-from runtimes.models import LifecycleEvent, RuntimeState, is_allowed
+from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState, is_allowed
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,14 @@ def state_of(asset: Asset) -> RuntimeState:
             return RuntimeState.objects.create(asset=asset)
     except IntegrityError:  # another worker created it first (the unique constraint)
         return RuntimeState.objects.get(asset=asset)
+
+
+def _health_leaving_running(to: str) -> Any:
+    """The health a move out of ``running`` leaves: a ``failed`` runtime is down, and no other
+    state keeps an "ok" or "busy" that was observed while it ran (a recorded "down" stays)."""
+    if to == ObservedState.FAILED:
+        return Value(Health.DOWN)
+    return Case(When(health__in=[Health.OK, Health.BUSY], then=Value(Health.UNKNOWN)), default=F("health"))
 
 
 def transition(
@@ -50,6 +59,8 @@ def transition(
     if not is_allowed(old, to):
         raise InvalidTransition(f"{rs.asset.asset_id}: cannot go from {old} to {to}")
     actor = actor or Actor.system()
+    if to != ObservedState.RUNNING and "health" not in fields:
+        fields["health"] = _health_leaving_running(to)
     with transaction.atomic():
         changed = RuntimeState.objects.filter(pk=rs.pk, state=old, generation=rs.generation).update(
             state=to, generation=rs.generation + 1, reason=reason[:300], updated_at=clock.now(), **fields

@@ -102,6 +102,19 @@ class RuntimeState(models.Model):
         return f"{self.asset_id}: {self.state}"
 
     @property
+    def observed_health(self) -> str:
+        """Health as the state allows it: "ok"/"busy" only while ``running``, ``failed`` is "down".
+
+        What the UI and the API show, so a health probe from before a crash or a sleep is never
+        shown beside a state that contradicts it.
+        """
+        if self.state == ObservedState.FAILED:
+            return Health.DOWN
+        if self.state != ObservedState.RUNNING and self.health in (Health.OK, Health.BUSY):
+            return Health.UNKNOWN
+        return str(self.health)
+
+    @property
     def is_final(self) -> bool:
         """Nothing will change without an operator or a request (UI polling may stop)."""
         return self.state in (S.STOPPED, S.SLEEPING, S.FAILED, S.RUNNING)

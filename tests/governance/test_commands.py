@@ -151,11 +151,9 @@ def test_revoke_api_token_by_prefix() -> None:
 def test_up_loads_the_demo_catalog_live_as_system_bootstrapping() -> None:
     # The exact call `manage.py up` makes on an empty database.
     from models_admin.audit import Actor
-    from models_admin.management.commands.up import DEMO_CATALOG
-    from models_admin.services import do_import_assets
-    from models_admin.yaml_io import load_documents
+    from models_admin.demo import do_load_demo
 
-    plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
+    plan, _missing = do_load_demo(actor=Actor.system())
     assert len(plan) == Asset.objects.count() >= 8
     for asset in Asset.objects.all():
         assert asset.live_spec == asset.spec

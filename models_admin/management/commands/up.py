@@ -32,14 +32,12 @@ from django.urls import reverse
 from hub import embedded
 from hub.dbroles import as_owner
 from models_admin.audit import Actor
+from models_admin.demo import do_load_demo
 from models_admin.management.commands._supervisor import Supervisor
 from models_admin.models import Asset
-from models_admin.services import do_import_assets
-from models_admin.yaml_io import load_documents
 from runtimes.lifecycle.config import host_name
 from runtimes.lifecycle.shutdown import stop_launched_runtimes
 
-DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo"
 # The owner's credentials stay with `up` (it migrates); the children connect as the app role.
 NOT_FOR_CHILDREN = ("DATABASE_OWNER_URL", "DATABASE_OWNER_URL_FILE", "DATABASE_URL_FILE")
 
@@ -70,8 +68,12 @@ class Command(BaseCommand):
         # The web child serves what this collects (WhiteNoise); unchanged files are quick.
         call_command("collectstatic", interactive=False, verbosity=0)
         if not options["no_demo"] and not Asset.objects.exists():
-            plan = do_import_assets(load_documents([DEMO_CATALOG]), actor=Actor.system(), approved=True)
+            plan, missing = do_load_demo(actor=Actor.system())
             self.stdout.write(f"demo catalog loaded: {len(plan)} assets")
+            if missing:
+                self.stdout.write(
+                    self.style.WARNING(f"Gemma 3 270M demo (chat + embeddings) not loaded: {missing}")
+                )
         self._ensure_admin(f"http://{options['host']}:{port}{reverse('models_admin:password-change')}")
 
         env = {

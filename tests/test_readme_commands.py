@@ -4,7 +4,8 @@ The ```sh blocks of README.md are run one command at a time in one bash session 
 variable a command sets, like ``TOKEN``, reaches the later ones), from the repository root.
 Skipped: ``uv run manage.py up``, which runs until Ctrl-C (``tests/ui/test_up_browser.py``
 drives it), and ``uv run pytest`` itself. In their place the test does what ``up`` does
-before serving: migrate a new, empty database, then serve the ASGI app on a free port.
+before serving: migrate a new, empty database and load the demo catalog, then serve the
+ASGI app on a free port.
 Nothing in a command is substituted; the environment carries what the README tells the
 reader to set (``HUB``, the hub's address) and the configuration of that database
 (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``, README "Configuration").
@@ -38,6 +39,11 @@ README = ROOT / "README.md"
 SKIPPED = ("uv run manage.py up", "uv run pytest")
 # Files the commands write into the working tree (removed afterwards, restored if they were there).
 WRITES = [ROOT / "catalog.yaml"]
+# What `up` loads into an empty database (the bundled Gemma asset needs the real-runtime extra).
+LOAD_DEMO = (
+    "from models_admin.audit import Actor; from models_admin.demo import do_load_demo; "
+    "plan, missing = do_load_demo(actor=Actor.system()); assert not missing, missing"
+)
 
 
 def readme_commands(text: str) -> list[str]:
@@ -176,6 +182,14 @@ def test_every_readme_command_works_as_written(fresh_database: str, kept_files: 
         text=True,
     )
     assert migrated.returncode == 0, migrated.stderr
+    demo = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", LOAD_DEMO],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert demo.returncode == 0, demo.stderr
     web = serve(env, port, tmp_path / "web.log")
     try:
         done = subprocess.run(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
 from runtimes.launcher import Launcher, ProcessHandle
 
@@ -31,6 +32,8 @@ def free_port() -> int:
 def embedded_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env["HUB_VAR_DIR"] = str(var_dir)
+    # The fake runtimes these tests launch run on this interpreter (tests/conftest.py allows it).
+    env["HUB_LAUNCH_ALLOWED_EXECUTABLES"] = ",".join(settings.HUB_LAUNCH_ALLOWED_EXECUTABLES)
     return env
 
 

@@ -1,6 +1,6 @@
 """The demo catalog ``manage.py up`` loads into an empty database.
 
-``bundled.yaml``: the Gemma 3 270M asset this machine runs itself, with the absolute
+``bundled.yaml.in``: the Gemma 3 270M asset this machine runs itself, with the absolute
 paths of the bundled ``llama-server`` and GGUF (``runtimes.bundled``) filled in; loaded
 only when the ``real-runtime`` extra is installed. ``examples.yaml``: assets for runtimes
 this machine does not provide, all ``desired: stopped``, each saying what it needs.
@@ -19,7 +19,7 @@ from runtimes.bundled import BundledRuntime, BundledRuntimeMissing, find_bundled
 
 DEMO_DIR = Path(__file__).resolve().parent
 EXAMPLES = DEMO_DIR / "examples.yaml"
-BUNDLED = DEMO_DIR / "bundled.yaml"
+BUNDLED = DEMO_DIR / "bundled.yaml.in"
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class DemoCatalog:
 
 
 def bundled_documents(bundled: BundledRuntime) -> list[SourceDocument]:
-    """``bundled.yaml`` with the bundled server's and model's absolute paths filled in."""
+    """``bundled.yaml.in`` with the bundled server's and model's absolute paths filled in."""
     paths = {"@LLAMA_SERVER@": str(bundled.llama_server), "@MODEL_FILE@": str(bundled.model_file)}
 
     def fill(value: Any) -> Any:

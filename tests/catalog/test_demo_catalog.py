@@ -21,8 +21,13 @@ FAKE = BundledRuntime(llama_server=Path("/opt/llama/bin/llama-server"), model_fi
 
 
 @pytest.fixture
-def with_bundled(monkeypatch: pytest.MonkeyPatch) -> BundledRuntime:
+def with_bundled(monkeypatch: pytest.MonkeyPatch, settings: Any) -> BundledRuntime:
+    """The extra "installed" at FAKE's paths, whose server the launch allow-list then names."""
     monkeypatch.setattr(demo, "find_bundled", lambda: FAKE)
+    settings.HUB_LAUNCH_ALLOWED_EXECUTABLES = [
+        *settings.HUB_LAUNCH_ALLOWED_EXECUTABLES,
+        str(FAKE.llama_server),
+    ]
     return FAKE
 
 
@@ -44,7 +49,9 @@ def test_every_example_validates_and_is_stopped_with_a_note_saying_what_it_needs
     assert {"ollama", "vllm", "tei", "openai-compatible"} <= kinds
 
 
-def test_the_bundled_asset_runs_the_resolved_server_on_the_resolved_model_for_both_interfaces() -> None:
+def test_the_bundled_asset_runs_the_resolved_server_on_the_resolved_model_for_both_interfaces(
+    with_bundled: Any,
+) -> None:
     [doc] = demo.bundled_documents(FAKE)
     clean = validate_asset_document(doc.data)
 

@@ -72,7 +72,7 @@ def test_a_demoted_approver_is_refused_on_the_next_request(hub: Any) -> None:
 
     manage("set_role", approver.username, "viewer")
 
-    response = post(hub, f"/api/v1/revisions/{revision.pk}/approve", secret, {})
+    response = post(hub, f"/api/v1/revisions/{revision.pk}/approve", secret, {"digest": revision.digest})
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "permission_denied"
     revision.refresh_from_db()

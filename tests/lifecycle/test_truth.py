@@ -3,6 +3,7 @@ start that no worker can pick up fails with the reason instead of waiting foreve
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -67,7 +68,9 @@ def test_a_failed_launch_keeps_its_log_out_of_the_timeline(
     transactional_db: Any, make_asset: Any, lifecycle_settings: Any, redis_client: Any
 ) -> None:
     asset = make_asset(
-        "noisy", desired="running", command=["/bin/sh", "-c", "echo loading; echo GGML_ASSERT boom; exit 3"]
+        "noisy",
+        desired="running",
+        command=[sys.executable, "-c", "print('loading'); print('GGML_ASSERT boom'); raise SystemExit(3)"],
     )
     assert reconcile(asset.asset_id) == S.STARTING
 

@@ -15,7 +15,7 @@ from models_admin.services import do_import_assets
 from models_admin.yaml_io import SourceDocument
 from runtimes.models import RuntimeState
 
-LAUNCH = {"command": ["/opt/llama/bin/llama-server", "-m", "/srv/m.gguf"]}
+LAUNCH = {"command": ["llama-server", "-m", "/srv/m.gguf"]}
 DOCS: list[dict[str, Any]] = [
     {
         "asset_id": "pinned",

@@ -183,7 +183,7 @@ def wait_until(condition: Callable[[], object], what: str, log: Path, timeout: f
 
 def fake_launched_runtime(var_dir: Path, key: str) -> tuple[Launcher, ProcessHandle]:
     """A process recorded as the worker's launcher records a runtime it started."""
-    launcher = Launcher(var_dir / "runtimes")
+    launcher = Launcher(var_dir / "runtimes", allowed_executables=[sys.executable])
     handle = launcher.start(
         key, [sys.executable, "-c", "import time; time.sleep(600)"], listen_args=lambda h, p: []
     )

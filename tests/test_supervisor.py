@@ -76,3 +76,14 @@ def test_stop_kills_a_child_that_ignores_sigterm_after_the_grace_period(
     assert child.returncode == -9
     assert time.monotonic() - began < 5
     assert "stubborn did not stop in time; killing it" in caplog.text
+
+
+def test_one_ctrl_c_delivered_twice_stops_gracefully_and_a_later_second_one_hurries() -> None:
+    ticks = iter([100.0, 100.2, 103.0])
+    supervisor = Supervisor({}, {}, clock=lambda: next(ticks))
+    supervisor.request_stop(2, None)
+    supervisor.request_stop(2, None)  # the same Ctrl-C, through `uv run` as well
+    assert supervisor.stopping
+    assert not supervisor.hurry
+    supervisor.request_stop(2, None)  # three seconds later: the operator means it
+    assert supervisor.hurry

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("hub.up")
@@ -41,14 +42,24 @@ class Supervisor:
     poll_s: float = 0.2
     stopping: bool = False
     hurry: bool = False
+    stop_requested_at: float | None = None
+    clock: Callable[[], float] = time.monotonic
     children: dict[str, _Child] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.children = {name: _Child(name, command) for name, command in self.commands.items()}
 
     def request_stop(self, signum: int, frame: object) -> None:
-        """Signal handler: the first stops gracefully, a second one kills at once."""
-        self.hurry = self.stopping
+        """Signal handler: the first stops gracefully, a second one kills at once.
+
+        A signal within a second of the first is the same request delivered twice (a
+        terminal's Ctrl-C reaches both ``uv run`` and this process, and uv may pass it on).
+        """
+        now = self.clock()
+        if self.stop_requested_at is None:
+            self.stop_requested_at = now
+        elif now - self.stop_requested_at >= 1.0:
+            self.hurry = True
         self.stopping = True
 
     def start(self) -> None:

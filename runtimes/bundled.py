@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-INSTALL_HINT = "uv sync --extra real-runtime"
+INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" uv sync --extra real-runtime'
 
 
 @dataclass(frozen=True)

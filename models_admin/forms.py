@@ -43,17 +43,28 @@ class RejectForm(forms.Form):
     )
 
 
+class OfferedScopes(forms.MultipleChoiceField):
+    """Checkboxes for the scopes offered; what is posted goes to the service, which checks it."""
+
+    def valid_value(self, value: str) -> bool:
+        return True
+
+
 class TokenForm(forms.Form):
+    """``offered``: the scopes the person's role may hold (``roles.scopes_allowed``), in display order."""
+
     label = forms.CharField(label="Label", max_length=100, help_text="What the token is for.")
-    scopes = forms.MultipleChoiceField(
-        label="Scopes",
-        widget=forms.CheckboxSelectMultiple,
-        choices=[(s, s) for s in ("read", "write", "operate", "approve", "gateway", "inference")],
-        initial=["read"],
-    )
+    scopes = OfferedScopes(label="Scopes", widget=forms.CheckboxSelectMultiple)
     expires_in_days = forms.IntegerField(
         label="Expires in (days)", required=False, min_value=1, max_value=3650, help_text="Empty: never."
     )
+
+    def __init__(self, *args: Any, offered: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["scopes"]
+        assert isinstance(field, OfferedScopes)
+        field.choices = [(s, s) for s in offered]
+        field.initial = ["read"] if "read" in offered else []
 
 
 class UserCreateForm(forms.Form):

@@ -29,8 +29,8 @@ from models_admin import tokens as tokens_service
 from models_admin.asset_form import AssetForm
 from models_admin.audit import Actor, actor_for
 from models_admin.forms import ImportForm, RejectForm, TokenForm
-from models_admin.models import ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
-from models_admin.roles import has_permission
+from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
+from models_admin.roles import has_permission, scopes_allowed
 from models_admin.services import AssetImportError, do_import_assets, plan_import
 from models_admin.validation import AssetValidationError, FieldError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
@@ -186,17 +186,19 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     """
     _require(request, "edit")
     asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
-    options = {"editing": asset is not None, "may_launch": governance.may_change_launch(_actor(request))}
+    editing, may_launch = asset is not None, governance.may_change_launch(_actor(request))
     start = canonical(asset.spec) if asset is not None else catalog.NEW_ASSET_TEMPLATE
     if request.method == "GET":
-        form = AssetForm(document=start, tab=request.GET.get("tab", "form"), **options)
+        tab = request.GET.get("tab", "form")
+        form = AssetForm(document=start, tab=tab, editing=editing, may_launch=may_launch)
         return _render_asset_form(request, form, asset)
-    form = AssetForm(request.POST, document=start, **options)
+    form = AssetForm(request.POST, document=start, editing=editing, may_launch=may_launch)
     if not form.is_valid():
         return _render_asset_form(request, form, asset)
     document = form.document_data()
     if "show" in request.POST:
-        redrawn = AssetForm(document=document, tab=request.POST["show"], **options)
+        tab = request.POST["show"]
+        redrawn = AssetForm(document=document, tab=tab, editing=editing, may_launch=may_launch)
         return _render_asset_form(request, redrawn, asset, partial=_is_htmx(request))
     new_id = document.get("asset_id")
     if asset is None and isinstance(new_id, str) and Asset.objects.filter(asset_id=new_id).exists():
@@ -347,7 +349,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     """Your API tokens: create (the secret is shown once, on the answer to the POST), list, revoke."""
     _require(request, "view")
     secret = None
-    form = TokenForm(request.POST or None)
+    # Only what the role may hold is offered; the service checks whatever is posted.
+    offered = [s for s in TOKEN_SCOPES if s in scopes_allowed(request.user)]
+    form = TokenForm(request.POST or None, offered=offered)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
         try:
@@ -361,12 +365,14 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except DOMAIN_ERRORS as exc:
             _attach_errors(form, exc)
         else:
-            form = TokenForm()
+            form = TokenForm(offered=offered)
     listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
     context = {
         "form": form,
         "secret": secret,
-        "tokens": listed.select_related("user").order_by("-created_at")[:200],
+        "tokens": tokens_service.with_effective_scopes(
+            listed.select_related("user").order_by("-created_at")[:200]
+        ),
         "now": timezone.now(),
     }
     return render(request, "models_admin/tokens.html", context)

@@ -42,6 +42,7 @@ _RUNTIME_LABELS = {
     "api_key_env": "API key from environment variable",
     "api_key_file": "API key from file",
 }
+_ACRONYMS = {"id", "gpu", "url", "qps", "vram", "gb"}
 _INDEX = re.compile(r"\[\d+\]")
 
 
@@ -115,13 +116,20 @@ class InterfacePicks(forms.Field):
         return [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
 
 
+def _label(name: str) -> str:
+    """``embedding_dim`` → "Embedding dim", ``gpu_required`` → "GPU required"."""
+    words = [w.upper() if w in _ACRONYMS else w for w in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
 def _select(choices: list[tuple[str, str]]) -> forms.Select:
     return forms.Select(choices=choices)
 
 
 def _metadata_field(field: MetadataField) -> forms.Field:
     """An input for one metadata field of an interface spec: typed, labelled, with its help."""
-    label = field.name.replace("_", " ").capitalize()
+    label = _label(field.name)
     options: dict[str, Any] = {"label": label, "required": False, "help_text": field.help}
     if field.type == "int":
         return forms.IntegerField(**options)
@@ -261,29 +269,30 @@ class AssetForm(forms.Form):
             if name in ("kind", "launch"):
                 continue
             self.runtime_names.append(name)
-            label = _RUNTIME_LABELS.get(name, name.replace("_", " ").capitalize())
+            label = _RUNTIME_LABELS.get(name, _label(name))
             self.fields[_name(f"runtime.{name}")] = forms.CharField(
                 label=label + (" (required)" if info.is_required() else ""),
                 required=False,
                 help_text=(info.description or "").capitalize(),
             )
         if registry.is_launchable(self.kind):
-            hidden = {} if self.may_launch else {"widget": forms.HiddenInput}
+            # Non-admins carry the current launch in hidden inputs: an edit keeps it unchanged.
+            widget = None if self.may_launch else forms.HiddenInput
             self.fields[_name("runtime.launch.command")] = ArgvField(
                 label="Launch command",
                 required=False,
                 help_text="A process the hub starts, e.g. llama-server -m /models/x.gguf (the launcher adds "
                 "host and port). Never run by a shell; the executable must be on the allow-list.",
-                **hidden,
+                widget=widget,
             )
             self.fields[_name("runtime.launch.env")] = EnvField(
                 label="Launch environment",
                 required=False,
                 help_text="NAME=value pairs, space-separated.",
-                **hidden,
+                widget=widget,
             )
             self.fields[_name("runtime.launch.ready_timeout_s")] = NumberField(
-                label="Ready timeout (s)", required=False, help_text="Empty: 300.", **hidden
+                label="Ready timeout (s)", required=False, help_text="Empty: 300.", widget=widget
             )
 
     def _add_lifecycle_fields(self) -> None:
@@ -369,7 +378,13 @@ class AssetForm(forms.Form):
     def document_data(self) -> dict[str, Any]:
         """The asset document this post makes (call after ``is_valid``)."""
         if self.tab == "yaml":
-            return dict(self.cleaned_data["document"])
+            doc = dict(self.cleaned_data["document"])
+            if not self.data.get("editor"):
+                # A post without a tab (a script written for the older page) may name these beside
+                # the document; they override the same keys, as they did there.
+                for key in ("asset_id", "display_name", "version"):
+                    _put(doc, key, self.cleaned_data.get(key) or doc.get(key))
+            return doc
         return self._structured_document()
 
     def _structured_document(self) -> dict[str, Any]:
@@ -379,8 +394,8 @@ class AssetForm(forms.Form):
             _put(doc, key, data.get(key))
         names = data.get("interface") or []
         _put(doc, "interface", names[0] if len(names) == 1 else names)
-        kept = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        metadata = {k: v for k, v in kept.items() if k not in _SPEC_KEYS}
+        kept = doc.get("metadata")
+        metadata = {k: v for k, v in kept.items() if k not in _SPEC_KEYS} if isinstance(kept, dict) else {}
         for name in self.metadata_names:
             _put(metadata, name, data.get(_name(f"metadata.{name}")))
         _put(doc, "metadata", metadata)

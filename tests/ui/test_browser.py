@@ -216,14 +216,17 @@ def test_it_shows_the_field_error_of_an_invalid_form(
     page.goto("/models/new/")
     page.get_by_label("Asset id").fill("Not A Slug")
     page.get_by_label("Display name").fill("Broken")
-    # Changing the interface redraws its metadata fields in place (htmx), keeping what was typed.
-    posted = {"predicate": lambda r: r.request.method == "POST"}
-    with page.expect_response(**posted):
-        page.get_by_label("llm-runtime —").uncheck()
-    with page.expect_response(**posted):
-        page.get_by_label("embedding-runtime —").check()
-    with page.expect_response(**posted):
-        page.get_by_label("Runtime kind").select_option("tei")
+    # Changing the interface redraws its metadata fields in place (htmx), keeping what was typed;
+    # each change waits for its redraw to settle (htmx wires the new pickers then), as a person would.
+    settled = "#asset-structured:not(.htmx-added)"
+    page.get_by_label("llm-runtime —").uncheck()
+    page.locator('[data-section="metadata-llm-runtime"]').wait_for(state="detached")
+    page.locator(settled).wait_for()
+    page.get_by_label("embedding-runtime —").check()
+    page.locator('[data-section="metadata-embedding-runtime"]').wait_for()
+    page.locator(settled).wait_for()
+    page.get_by_label("Runtime kind").select_option("tei")
+    page.get_by_label("Model (required)").wait_for()
     page.get_by_label("Embedding dim").fill("0")
     assert page.get_by_label("Display name").input_value() == "Broken"
     assert page.get_by_label("Context length").count() == 0

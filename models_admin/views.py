@@ -199,7 +199,7 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     if "show" in request.POST:
         tab = request.POST["show"]
         redrawn = AssetForm(document=document, tab=tab, editing=editing, may_launch=may_launch)
-        return _render_asset_form(request, redrawn, asset, partial=_is_htmx(request))
+        return _render_asset_form(request, redrawn, asset)
     new_id = document.get("asset_id")
     if asset is None and isinstance(new_id, str) and Asset.objects.filter(asset_id=new_id).exists():
         # Creating must not silently become an edit of someone else's asset.
@@ -226,10 +226,10 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     return _render_asset_form(request, form, asset)
 
 
-def _render_asset_form(
-    request: HttpRequest, form: AssetForm, asset: Asset | None, *, partial: bool = False
-) -> HttpResponse:
-    template = "models_admin/model_form.html" + ("#structured" if partial and form.tab == "form" else "")
+def _render_asset_form(request: HttpRequest, form: AssetForm, asset: Asset | None) -> HttpResponse:
+    """The page, or for htmx (a picker changed) just the form tab's fieldsets it swaps in."""
+    partial = _is_htmx(request) and form.tab == "form"
+    template = "models_admin/model_form.html" + ("#structured" if partial else "")
     return render(request, template, {"form": form, "asset": asset})
 
 

@@ -273,3 +273,16 @@ def test_htmx_redraws_only_the_structured_fields(client_for: Any) -> None:
     assert body.lstrip().startswith('<div id="asset-structured">')
     assert "<html" not in body
     assert visible_input(body, "metadata__embedding_dim")
+
+
+def test_htmx_gets_the_fieldsets_with_their_errors_when_an_input_does_not_parse(client_for: Any) -> None:
+    fields = {
+        "editor": "form",
+        "show": "form",
+        "interface": "embedding-runtime",
+        "policy__max_concurrency": "x",
+    }
+    response = client_for(user_with_role("editor")).post(NEW, fields, headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="asset-structured">')
+    assert "whole number" in errors_of(body, "policy__max_concurrency")

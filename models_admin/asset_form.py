@@ -21,12 +21,13 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from django import forms
+from django.core.validators import RegexValidator
 
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RE, ASSET_ID_RULE
 from models_admin.interfaces import InterfaceSpec, MetadataField, all_interfaces, get_interface
 from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
-from models_admin.yaml_io import dump_document
+from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
 from runtimes import registry
 
 TABS = ("form", "yaml")
@@ -173,7 +174,13 @@ class AssetForm(forms.Form):
         help_text="The whole document; the form tab edits the same one.",
     )
     base = forms.CharField(widget=forms.HiddenInput, required=False)
-    asset_id = forms.CharField(label="Asset id", required=False, help_text="A slug: a-z, 0-9, '.', '-', '_'.")
+    asset_id = forms.CharField(
+        label="Asset id",
+        max_length=ASSET_ID_MAX,
+        required=False,
+        validators=[RegexValidator(ASSET_ID_RE, f"Asset id {ASSET_ID_RULE}.")],
+        help_text="A slug: a-z, 0-9, '.', '-', '_'.",
+    )
     display_name = forms.CharField(label="Display name", required=False)
     version = forms.CharField(label="Version", required=False)
     description = forms.CharField(
@@ -184,11 +191,12 @@ class AssetForm(forms.Form):
         self,
         data: Any = None,
         *,
-        document: dict[str, Any],
+        document: dict[str, Any] | None = None,
         tab: str = "form",
         editing: bool = False,
         may_launch: bool = False,
     ) -> None:
+        document = document if document is not None else {}
         self.start = document
         self.may_launch = may_launch
         if data is not None:
@@ -328,7 +336,7 @@ class AssetForm(forms.Form):
         initial: dict[str, Any] = {
             "editor": tab if tab in TABS else "form",
             "document": dump_document(doc),
-            "base": json.dumps(doc, default=str),
+            "base": json.dumps(doc, default=str, ensure_ascii=False),
             "interface": doc.get("interface")
             if isinstance(doc.get("interface"), list)
             else [doc.get("interface")],
@@ -350,13 +358,10 @@ class AssetForm(forms.Form):
     def clean_document(self) -> dict[str, Any] | None:
         if self.tab != "yaml":
             return None
-        text = self.cleaned_data["document"]
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-            raise forms.ValidationError(f"Not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+            doc = parse_document(self.cleaned_data["document"], "document")
+        except DocumentLoadError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         if doc is None:
             doc = {}
         if not isinstance(doc, dict):
@@ -368,8 +373,9 @@ class AssetForm(forms.Form):
         if self.tab != "form" or not text:
             return dict(self.start)
         try:
-            base = json.loads(text)
-        except ValueError:
+            # JSON is YAML: read with the same limits (size, nesting, no aliases) as the YAML tab.
+            base = parse_document(text, "base")
+        except DocumentLoadError:
             base = None
         if not isinstance(base, dict):
             raise forms.ValidationError("The page's copy of the document is damaged; reload the page.")

@@ -259,7 +259,7 @@ def test_yaml_errors_stay_on_the_yaml_tab(client_for: Any) -> None:
         .post(NEW, {"editor": "yaml", "document": "asset_id: [unclosed", "show": "form"})
         .content.decode()
     )
-    assert "Not valid YAML" in errors_of(page, "document")
+    assert "invalid YAML" in errors_of(page, "document")
 
 
 def test_htmx_redraws_only_the_structured_fields(client_for: Any) -> None:
@@ -286,3 +286,10 @@ def test_htmx_gets_the_fieldsets_with_their_errors_when_an_input_does_not_parse(
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="asset-structured">')
     assert "whole number" in errors_of(body, "policy__max_concurrency")
+
+
+def test_the_hidden_copy_of_the_document_is_read_with_the_yaml_limits(client_for: Any) -> None:
+    deep = '{"a": ' * 200 + "1" + "}" * 200
+    page = client_for(user_with_role("editor")).post(NEW, {**EMBED_FIELDS, "base": deep}).content.decode()
+    assert "damaged; reload the page" in form_level_errors(page)
+    assert not Asset.objects.exists()

@@ -233,8 +233,10 @@ def test_it_shows_the_field_error_of_an_invalid_form(
     page.get_by_label("Model (required)").fill("bge")
     assert page.get_by_label("Launch command").count() == 0  # editors do not set launches
     page.get_by_role("button", name="Save draft").click()
-
     assert "must be a slug" in page.locator('[data-field="asset_id"] .errorlist').inner_text()
+
+    page.get_by_label("Asset id").fill("bge-small")
+    page.get_by_role("button", name="Save draft").click()
     assert "must be ≥ 1" in page.locator('[data-field="metadata__embedding_dim"] .errorlist').inner_text()
     assert page.locator("#form-errors").is_visible()
     screenshot(page, "asset-form")

@@ -203,8 +203,27 @@ def authenticate_token(secret: str, *, remote_addr: str | None) -> ApiToken | No
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
         ).update(last_used_at=now)
         token.last_used_at = now
-    token.granted_scopes = frozenset(token.scopes) & scopes_allowed(token.user)
+    token.granted_scopes = frozenset(effective_scopes(token))
     return token
+
+
+def effective_scopes(token: ApiToken, allowed: frozenset[str] | None = None) -> list[str]:
+    """The scopes ``token`` grants now: its stored scopes narrowed to what its owner's current role
+    may hold (``allowed``, computed if not given), in :data:`TOKEN_SCOPES` order."""
+    if allowed is None:
+        allowed = scopes_allowed(token.user)
+    return [s for s in TOKEN_SCOPES if s in token.scopes and s in allowed]
+
+
+def with_effective_scopes(tokens: Iterable[ApiToken]) -> list[tuple[ApiToken, list[str]]]:
+    """Each token with :func:`effective_scopes`, the owners' roles read once per owner (for the UI)."""
+    allowed: dict[int, frozenset[str]] = {}
+    out = []
+    for token in tokens:
+        if token.user_id not in allowed:
+            allowed[token.user_id] = scopes_allowed(token.user)
+        out.append((token, effective_scopes(token, allowed[token.user_id])))
+    return out
 
 
 def tokens_of(user: Any) -> list[ApiToken]:

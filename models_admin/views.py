@@ -26,12 +26,13 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from models_admin import catalog, governance
 from models_admin import tokens as tokens_service
+from models_admin.asset_form import AssetForm
 from models_admin.audit import Actor, actor_for
-from models_admin.forms import AssetForm, ImportForm, RejectForm, TokenForm
-from models_admin.models import ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
-from models_admin.roles import has_permission
+from models_admin.forms import ImportForm, RejectForm, TokenForm
+from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
+from models_admin.roles import has_permission, scopes_allowed
 from models_admin.services import AssetImportError, do_import_assets, plan_import
-from models_admin.validation import AssetValidationError, canonical
+from models_admin.validation import AssetValidationError, FieldError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes import lifecycle
 
@@ -178,45 +179,58 @@ def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpRespon
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpResponse:
-    """Create (no ``asset_id``) or edit an asset: saved as a revision and, if asked, submitted."""
+    """Create (no ``asset_id``) or edit an asset: saved as a revision and, if asked, submitted.
+
+    A post with ``show`` (a tab button, or htmx after an interface / runtime kind change) only
+    redraws the form from the document it makes, on that tab; nothing is saved.
+    """
     _require(request, "edit")
     asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
-    if request.method == "POST":
-        form = AssetForm(request.POST, editing=asset is not None, initial=_initial(asset))
-        new_id = form.data.get("asset_id", "")
-        if asset is None and new_id and Asset.objects.filter(asset_id=new_id).exists():
-            # Creating must not silently become an edit of someone else's asset.
-            form.add_error("asset_id", f"{new_id} already exists; edit it from its page instead")
-        if form.is_valid():
-            try:
-                actor = _actor(request)
-                revision, changed = governance.do_create_draft(form.document_data(), actor=actor, asset=asset)
-                if "submit" in request.POST:
-                    governance.do_submit_revision(revision, actor=actor)
-            except AssetValidationError as exc:
-                form.add_validation_errors(exc)
-            except DOMAIN_ERRORS as exc:
-                form.add_error(None, str(exc))
-            else:
-                if "submit" in request.POST:
-                    message = f"Revision {revision.number} submitted for approval."
-                else:
-                    message = f"Draft revision {revision.number} saved." if changed else "Nothing changed."
-                messages.success(request, message)
-                return redirect("models_admin:model-detail", revision.asset.asset_id)
+    editing, may_launch = asset is not None, governance.may_change_launch(_actor(request))
+    start = canonical(asset.spec) if asset is not None else catalog.NEW_ASSET_TEMPLATE
+    if request.method == "GET":
+        tab = request.GET.get("tab", "form")
+        form = AssetForm(document=start, tab=tab, editing=editing, may_launch=may_launch)
+        return _render_asset_form(request, form, asset)
+    form = AssetForm(request.POST, document=start, editing=editing, may_launch=may_launch)
+    if not form.is_valid():
+        return _render_asset_form(request, form, asset)
+    document = form.document_data()
+    if "show" in request.POST:
+        tab = request.POST["show"]
+        redrawn = AssetForm(document=document, tab=tab, editing=editing, may_launch=may_launch)
+        return _render_asset_form(request, redrawn, asset)
+    new_id = document.get("asset_id")
+    if asset is None and isinstance(new_id, str) and Asset.objects.filter(asset_id=new_id).exists():
+        # Creating must not silently become an edit of someone else's asset.
+        form.add_field_error(
+            FieldError("asset_id", f"{new_id} already exists; edit it from its page instead")
+        )
+        return _render_asset_form(request, form, asset)
+    try:
+        actor = _actor(request)
+        revision, changed = governance.do_create_draft(document, actor=actor, asset=asset)
+        if "submit" in request.POST:
+            governance.do_submit_revision(revision, actor=actor)
+    except AssetValidationError as exc:
+        form.add_validation_errors(exc)
+    except DOMAIN_ERRORS as exc:
+        form.add_error(None, str(exc))
     else:
-        form = AssetForm(initial=_initial(asset), editing=asset is not None)
-    return render(
-        request,
-        "models_admin/model_form.html",
-        {"form": form, "asset": asset},
-    )
+        if "submit" in request.POST:
+            message = f"Revision {revision.number} submitted for approval."
+        else:
+            message = f"Draft revision {revision.number} saved." if changed else "Nothing changed."
+        messages.success(request, message)
+        return redirect("models_admin:model-detail", revision.asset.asset_id)
+    return _render_asset_form(request, form, asset)
 
 
-def _initial(asset: Asset | None) -> dict[str, Any]:
-    if asset is None:
-        return AssetForm.initial_for(catalog.NEW_ASSET_TEMPLATE)
-    return AssetForm.initial_for(canonical(asset.spec))
+def _render_asset_form(request: HttpRequest, form: AssetForm, asset: Asset | None) -> HttpResponse:
+    """The page, or for htmx (a picker changed) just the form tab's fieldsets it swaps in."""
+    partial = _is_htmx(request) and form.tab == "form"
+    template = "models_admin/model_form.html" + ("#structured" if partial else "")
+    return render(request, template, {"form": form, "asset": asset})
 
 
 # ---- import ---------------------------------------------------------------------------
@@ -335,7 +349,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     """Your API tokens: create (the secret is shown once, on the answer to the POST), list, revoke."""
     _require(request, "view")
     secret = None
-    form = TokenForm(request.POST or None)
+    # Only what the role may hold is offered; the service checks whatever is posted.
+    offered = [s for s in TOKEN_SCOPES if s in scopes_allowed(request.user)]
+    form = TokenForm(request.POST or None, offered=offered)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
         try:
@@ -349,12 +365,14 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except DOMAIN_ERRORS as exc:
             _attach_errors(form, exc)
         else:
-            form = TokenForm()
+            form = TokenForm(offered=offered)
     listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
     context = {
         "form": form,
         "secret": secret,
-        "tokens": listed.select_related("user").order_by("-created_at")[:200],
+        "tokens": tokens_service.with_effective_scopes(
+            listed.select_related("user").order_by("-created_at")[:200]
+        ),
         "now": timezone.now(),
     }
     return render(request, "models_admin/tokens.html", context)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from runtimes.adapters._http import HttpAdapter
 from runtimes.adapters.llama_cpp import LlamaCppAdapter
 from runtimes.adapters.ollama import OllamaAdapter
@@ -68,6 +70,12 @@ def is_launchable(kind: str) -> bool:
 def accepts_api_key(kind: str) -> bool:
     """True if assets of this kind may name an upstream key (``runtime.api_key_env`` / ``_file``)."""
     return adapter_class(kind).accepts_api_key
+
+
+def config_model(kind: str) -> type[BaseModel]:
+    """The pydantic model of the ``runtime`` block ``kind`` accepts (its fields, with descriptions);
+    ``KeyError`` for an unknown kind."""
+    return adapter_class(kind).config_model
 
 
 def make_adapter(binding: RuntimeBinding, **options: Any) -> HttpAdapter:

@@ -12,8 +12,12 @@ class LaunchConfig(BaseModel):
         min_length=1,
         description="argv, never run by a shell; command[0] must be on HUB_LAUNCH_ALLOWED_EXECUTABLES",
     )
-    env: dict[str, str] = Field(default_factory=dict)
-    ready_timeout_s: float = Field(default=300.0, gt=0)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="extra environment variables of the process"
+    )
+    ready_timeout_s: float = Field(
+        default=300.0, gt=0, description="seconds to wait for it to answer health checks"
+    )
 
 
 class ServerConfig(BaseModel):
@@ -23,8 +27,8 @@ class ServerConfig(BaseModel):
 
     kind: str
     model: str = Field(description="the model's name on that runtime")
-    base_url: str
-    host: str | None = None
+    base_url: str = Field(description="where the server answers, http(s)://host:port")
+    host: str | None = Field(default=None, description="the worker host it belongs to (its Celery queue)")
 
 
 class LaunchableConfig(BaseModel):
@@ -34,7 +38,7 @@ class LaunchableConfig(BaseModel):
 
     kind: str
     model: str = Field(description="the model's name on that runtime")
-    base_url: str | None = None
+    base_url: str | None = Field(default=None, description="where it already runs; leave empty to launch it")
     host: str | None = Field(default=None, description="where a launched process runs")
     launch: LaunchConfig | None = None
 
@@ -45,7 +49,7 @@ class ExternalApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str
-    model: str
-    base_url: str
+    model: str = Field(description="the model's name on that API")
+    base_url: str = Field(description="the API's base URL, http(s)://host[:port][/path]")
     api_key_env: str | None = Field(default=None, description="a HUB_RUNTIME_SECRET_* variable")
     api_key_file: str | None = Field(default=None, description="a file under HUB_RUNTIME_SECRETS_DIR")

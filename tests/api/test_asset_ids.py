@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 
 from hub.api import api
+from models_admin.asset_form import AssetForm
 from models_admin.asset_ids import ASSET_ID_SCHEMA_PATTERN
-from models_admin.forms import AssetForm
 from models_admin.models import Asset
 from models_admin.validation import AssetValidationError, validate_asset_document
 from runtimes.models import RuntimeState

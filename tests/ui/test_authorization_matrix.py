@@ -135,14 +135,14 @@ def _post(url: Callable[[World], str], data: dict[str, Any] | None = None) -> Bu
 
 def _edit_form(w: World) -> tuple[str, dict[str, Any]]:
     asset = w.live()
-    data = {"display_name": "Edited", "version": "2.0.0", "document": f"asset_id: {asset.asset_id}\n"}
-    data["document"] += "interface: llm-runtime\nmetadata: {context_length: 8192}\n"
-    return f"/models/{asset.asset_id}/edit/", data
+    document = f"asset_id: {asset.asset_id}\ndisplay_name: Edited\nversion: 2.0.0\n"
+    document += "interface: llm-runtime\nmetadata: {context_length: 8192}\n"
+    return f"/models/{asset.asset_id}/edit/", {"editor": "yaml", "document": document}
 
 
 def _new_form(w: World) -> tuple[str, dict[str, Any]]:
-    document = "interface: llm-runtime\nmetadata: {context_length: 4096}\n"
-    return "/models/new/", {"asset_id": NEW_ID, "display_name": "New", "version": "1", "document": document}
+    fields = {"asset_id": NEW_ID, "display_name": "New", "version": "1", "interface": "llm-runtime"}
+    return "/models/new/", {"editor": "form", **fields, "metadata__context_length": "4096"}
 
 
 def _decide(decision: str, data: dict[str, Any] | None = None) -> Build:

@@ -209,17 +209,38 @@ def test_it_imports_a_yaml_file_through_the_dry_run(
     assert set(Asset.objects.values_list("asset_id", flat=True)) == {"bge-small", "phi-3"}
 
 
-def test_it_shows_the_field_error_of_an_invalid_form(page: Any, make_user: Any, login: Any) -> None:
+def test_it_shows_the_field_error_of_an_invalid_form(
+    page: Any, make_user: Any, login: Any, screenshot: Any
+) -> None:
     login(page, with_role(make_user("eddie"), "editor"))
     page.goto("/models/new/")
     page.get_by_label("Asset id").fill("Not A Slug")
     page.get_by_label("Display name").fill("Broken")
-    page.get_by_label("Asset document (YAML)").fill(
-        "interface: embedding-runtime\nmetadata: {embedding_dim: 0}\n"
-    )
+    # Changing the interface redraws its metadata fields in place (htmx), keeping what was typed;
+    # each change waits for its redraw to settle (htmx wires the new pickers then), as a person would.
+    settled = "#asset-structured:not(.htmx-added)"
+    page.get_by_label("llm-runtime —").uncheck()
+    page.locator('[data-section="metadata-llm-runtime"]').wait_for(state="detached")
+    page.locator(settled).wait_for()
+    page.get_by_label("embedding-runtime —").check()
+    page.locator('[data-section="metadata-embedding-runtime"]').wait_for()
+    page.locator(settled).wait_for()
+    page.get_by_label("Runtime kind").select_option("tei")
+    page.get_by_label("Model (required)").wait_for()
+    page.get_by_label("Embedding dim").fill("0")
+    assert page.get_by_label("Display name").input_value() == "Broken"
+    assert page.get_by_label("Context length").count() == 0
+    page.get_by_label("Model (required)").fill("bge")
+    assert page.get_by_label("Launch command").count() == 0  # editors do not set launches
     page.get_by_role("button", name="Save draft").click()
-
     assert "must be a slug" in page.locator('[data-field="asset_id"] .errorlist').inner_text()
-    assert "metadata.embedding_dim" in page.locator('[data-field="document"] .errorlist').inner_text()
+
+    page.get_by_label("Asset id").fill("bge-small")
+    page.get_by_role("button", name="Save draft").click()
+    assert "must be ≥ 1" in page.locator('[data-field="metadata__embedding_dim"] .errorlist').inner_text()
     assert page.locator("#form-errors").is_visible()
+    screenshot(page, "asset-form")
     assert not Asset.objects.exists()
+
+    page.get_by_role("button", name="YAML").click()
+    assert "embedding_dim: 0" in page.get_by_label("Asset document (YAML)").input_value()

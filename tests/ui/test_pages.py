@@ -99,13 +99,9 @@ def test_it_renders_the_asset_page(assets: Any, role_user: Any, client_for: Any)
 
 
 def test_it_shows_the_field_error_of_an_invalid_form(role_user: Any, client_for: Any, db: Any) -> None:
-    data = {
-        "asset_id": "bad",
-        "display_name": "Bad",
-        "version": "1",
-        "document": "interface: embedding-runtime\nmetadata: {precision: fp64}\n",
-    }
-    response = client_for(role_user("editor")).post("/models/new/", data)
+    document = "asset_id: bad\ndisplay_name: Bad\nversion: '1'\n"
+    document += "interface: embedding-runtime\nmetadata: {precision: fp64}\n"
+    response = client_for(role_user("editor")).post("/models/new/", {"editor": "yaml", "document": document})
     html = response.content.decode()
     assert response.status_code == 200
     assert "metadata.embedding_dim: required" in html
@@ -116,11 +112,9 @@ def test_it_submits_an_edit_and_only_another_approver_may_approve(
     assets: Any, role_user: Any, client_for: Any
 ) -> None:
     author = client_for(role_user("approver", "alice"))
-    doc = "asset_id: qwen2-7b\ninterface: llm-runtime\nmetadata: {context_length: 65536}\n"
-    response = author.post(
-        "/models/qwen2-7b/edit/",
-        {"display_name": "Qwen2 7B", "version": "1.1.0", "document": doc, "submit": "1"},
-    )
+    doc = "asset_id: qwen2-7b\ndisplay_name: Qwen2 7B\nversion: 1.1.0\n"
+    doc += "interface: llm-runtime\nmetadata: {context_length: 65536}\n"
+    response = author.post("/models/qwen2-7b/edit/", {"editor": "yaml", "document": doc, "submit": "1"})
     assert response.status_code == 302, response.content.decode()
     queue = author.get("/approvals/").content.decode()
     assert "qwen2-7b" in queue
@@ -194,7 +188,7 @@ def test_it_rejects_only_with_a_comment(assets: Any, role_user: Any, client_for:
     editor = client_for(role_user("editor"))
     editor.post(
         "/models/nomic-embed/edit/",
-        {"version": "2.0.0", "document": "asset_id: nomic-embed\n" + EMBED_YAML, "submit": "1"},
+        {"editor": "yaml", "document": "asset_id: nomic-embed\nversion: 2.0.0\n" + EMBED_YAML, "submit": "1"},
     )
     revision = governance.open_revision(Asset.objects.get(asset_id="nomic-embed"))
     assert revision is not None
@@ -208,11 +202,10 @@ def test_it_rejects_only_with_a_comment(assets: Any, role_user: Any, client_for:
 
 
 def test_it_refuses_to_create_over_an_existing_asset(assets: Any, role_user: Any, client_for: Any) -> None:
-    data = {
-        "asset_id": "qwen2-7b",
-        "display_name": "X",
-        "version": "9",
-        "document": "interface: llm-runtime\n",
-    }
-    html = client_for(role_user("editor")).post("/models/new/", data).content.decode()
+    data = {"editor": "form", "asset_id": "qwen2-7b", "display_name": "X", "version": "9"}
+    html = (
+        client_for(role_user("editor"))
+        .post("/models/new/", {**data, "interface": "llm-runtime"})
+        .content.decode()
+    )
     assert "qwen2-7b already exists" in html

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.core.validators import RegexValidator
 
-from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RE, ASSET_ID_RULE
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RULE
 from models_admin.interfaces import InterfaceSpec, MetadataField, all_interfaces, get_interface
 from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
@@ -178,8 +177,8 @@ class AssetForm(forms.Form):
         label="Asset id",
         max_length=ASSET_ID_MAX,
         required=False,
-        validators=[RegexValidator(ASSET_ID_RE, f"Asset id {ASSET_ID_RULE}.")],
-        help_text="A slug: a-z, 0-9, '.', '-', '_'.",
+        # Checked by the validator with the rest of the document, so every error shows at once.
+        help_text=f"Asset id {ASSET_ID_RULE}.",
     )
     display_name = forms.CharField(label="Display name", required=False)
     version = forms.CharField(label="Version", required=False)

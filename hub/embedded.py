@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -83,7 +84,11 @@ def _with_user(url: str, user: str) -> str:
 
 def postgres_url() -> str:
     """Start (or attach to) the embedded PostgreSQL 16 under ``var/pg`` and return its URL."""
-    import pgserver  # imported lazily: only the embedded mode needs it
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; without a login session
+        # (XDG_RUNTIME_DIR unset) that warns on every command, though it falls back to /tmp.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # imported lazily: only the embedded mode needs it
 
     # Its per-command INFO lines also fire from atexit, after test runners close streams.
     logging.getLogger("pgserver").setLevel(logging.WARNING)

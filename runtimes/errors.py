@@ -49,13 +49,6 @@ class ModelNotFound(RuntimeAdapterError):
     http_status = 404
 
 
-class ModelFileNotFound(RuntimeAdapterError):
-    """The weights file a launch needs is not on disk."""
-
-    code = "model_file_not_found"
-    http_status = 404
-
-
 class ModelLoading(RuntimeAdapterError):
     """The model is starting or loading; try again after ``retry_after`` seconds."""
 
@@ -80,10 +73,37 @@ class InvalidRequest(RuntimeAdapterError):
 
 
 class SpawnFailed(RuntimeAdapterError):
-    """The runtime process could not be started or died while starting."""
+    """The runtime process could not be started or died while starting.
+
+    Starting again may work (a crash while loading, a port taken meanwhile), so this is
+    retryable; the subclasses below name what no retry can fix.
+    """
 
     code = "spawn_failed"
     http_status = 502
+    retryable = True
+
+
+class LaunchRefused(SpawnFailed):
+    """The command may not be launched at all (its executable is not on the allow-list)."""
+
+    code = "launch_refused"
+    retryable = False
+
+
+class ExecutableNotFound(SpawnFailed):
+    """The command's executable does not exist on this host (or is not on ``PATH``), or cannot be run."""
+
+    code = "executable_not_found"
+    retryable = False
+
+
+class ModelFileNotFound(SpawnFailed):
+    """The weights file a launch names is not on disk (checked before spawning)."""
+
+    code = "model_file_not_found"
+    http_status = 404
+    retryable = False
 
 
 class HealthCheckFailed(RuntimeAdapterError):

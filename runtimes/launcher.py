@@ -27,7 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import HealthCheckFailed, SpawnFailed
+from runtimes.errors import (
+    ExecutableNotFound,
+    HealthCheckFailed,
+    LaunchRefused,
+    ModelFileNotFound,
+    SpawnFailed,
+)
 from runtimes.launch_policy import default_allowed_executables, executable_problem, minimal_env
 
 DEFAULT_DIR = Path("var/runtimes")
@@ -118,17 +124,25 @@ class Launcher:
         listen_args: ListenArgs,
         env: dict[str, str] | None = None,
         host: str = LOCALHOST,
+        model_file_flags: Sequence[str] = (),
     ) -> ProcessHandle:
         """Start ``command`` plus its listen flags on a free port; do not wait for it.
 
         ``key`` names the process in the state file (e.g. the asset id); starting a
         key that is already alive raises ``SpawnFailed`` rather than starting twice.
-        Raises ``SpawnFailed`` when the executable is not on the allow-list or cannot be
-        started. The process sees only ``minimal_env(env)``, never the hub's environment.
+        What no retry can fix raises a non-retryable ``SpawnFailed``: ``LaunchRefused``
+        (executable not on the allow-list), ``ModelFileNotFound`` (the value of one of
+        ``model_file_flags``, e.g. llama-server's ``-m``, is not a file on this host;
+        checked before spawning) and ``ExecutableNotFound`` (no such executable, not on
+        ``PATH``, or not executable). The process sees only ``minimal_env(env)``, never
+        the hub's environment.
         """
         problem = executable_problem(command, self.allowed_executables)
         if problem is not None:
-            raise SpawnFailed(f"{key}: {problem}")
+            raise LaunchRefused(f"{key}: {problem}")
+        model_file = model_file_argument(command, model_file_flags)
+        if model_file is not None and not Path(model_file).is_file():
+            raise ModelFileNotFound(f"model file not found: {model_file}")
         existing = self.recorded().get(key)
         if existing is not None and self.is_alive(existing):
             raise SpawnFailed(f"{key}: already running as pid {existing.pid}")
@@ -149,7 +163,11 @@ class Launcher:
                     shell=False,  # an argv list, never a shell command line
                     start_new_session=True,  # own process group: stop kills the whole tree
                 )
-            except OSError as exc:
+            except FileNotFoundError as exc:  # no such file, or not on the PATH it was given
+                raise ExecutableNotFound(f"executable not found: {argv[0]}") from exc
+            except PermissionError as exc:  # exists but is not executable (or is a directory)
+                raise ExecutableNotFound(f"executable cannot be run: {argv[0]}: {exc.strerror}") from exc
+            except OSError as exc:  # e.g. out of memory or processes: may pass next time
                 raise SpawnFailed(f"{key}: cannot start {argv[0]}: {exc}") from exc
         self._children[proc.pid] = proc
         handle = ProcessHandle(
@@ -309,6 +327,20 @@ def tail_lines(path: Path, lines: int, *, max_bytes: int = 64 * 1024) -> list[st
     if len(data) == max_bytes and size > max_bytes:
         text = text[1:]  # the first line was cut in the middle
     return text[-lines:] if lines > 0 else []
+
+
+def model_file_argument(command: Sequence[str], flags: Sequence[str]) -> str | None:
+    """The value of the last of ``flags`` in ``command`` (``-m X`` or ``--model=X``), or None.
+
+    The last one wins, as in llama-server; earlier ones may belong to a wrapper (``python -m``).
+    """
+    found: str | None = None
+    for index, arg in enumerate(command[1:], start=1):
+        if arg in flags and index + 1 < len(command):
+            found = command[index + 1]
+        elif "=" in arg and arg.split("=", 1)[0] in flags and arg.startswith("--"):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -25,6 +25,10 @@ class LaunchableRuntime(HttpAdapter):
     launchable: ClassVar[bool] = True
     health_path: ClassVar[str] = "/health"
     external_ready_timeout_s: ClassVar[float] = 300.0
+    model_file_flags: ClassVar[tuple[str, ...]] = ()
+    """Flags whose value is a weights file on the launching host; the launcher fails at once
+    (not retried) when the last one names no file. Only where the value is always a path:
+    vLLM's and TEI's model flags may name a hub repository instead."""
 
     def __init__(
         self,
@@ -102,7 +106,11 @@ class LaunchableRuntime(HttpAdapter):
             return self._target(just_started=woke)
         self.check_launch(launch.command)
         self.handle = self.launcher.start(
-            self.key, launch.command, listen_args=self.listen_args, env=launch.env
+            self.key,
+            launch.command,
+            listen_args=self.listen_args,
+            env=launch.env,
+            model_file_flags=self.model_file_flags,
         )
         self._base_url = self.handle.base_url
         self.launcher.wait_ready(self.handle, self.is_ready, timeout_s=launch.ready_timeout_s)

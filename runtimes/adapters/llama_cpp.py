@@ -8,31 +8,21 @@ API: ``/health`` (503 while the model loads), ``/props`` (context size, slot cou
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from runtimes.adapters._config import LaunchableConfig
 from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
-from runtimes.errors import ModelFileNotFound, RuntimeAdapterError
+from runtimes.errors import RuntimeAdapterError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.managed import HealthReport, HealthState, RuntimeMetadata
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
-
-_MODEL_FLAGS = ("-m", "--model")
 
 
 class LlamaCppAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
     kind: ClassVar[str] = "llama-cpp"
     config_model = LaunchableConfig
-
-    def check_launch(self, command: Sequence[str]) -> None:
-        # The last -m wins, as in llama-server; earlier ones may belong to a wrapper.
-        models = [value for flag, value in itertools.pairwise(command) if flag in _MODEL_FLAGS]
-        if models and not Path(models[-1]).is_file():
-            raise ModelFileNotFound(f"{self.key}: model file not found: {models[-1]}")
+    model_file_flags: ClassVar[tuple[str, ...]] = ("-m", "--model")
 
     def tokens_per_second(self, payload: JSONObject) -> float | None:
         timings = payload.get("timings")

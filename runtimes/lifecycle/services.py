@@ -27,6 +27,7 @@ from models_admin import audit
 from models_admin.audit import Actor
 from models_admin.models import Asset, AuditSource
 from runtimes import leases
+from runtimes.errors import SpawnFailed
 from runtimes.launcher import ProcessHandle
 from runtimes.lifecycle import clock, config, dispatch, pickup, runner
 from runtimes.lifecycle.errors import InvalidTransition, NotRunnable
@@ -441,7 +442,10 @@ def _start(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
         if policy.launched:
             with contextlib.suppress(Exception):
                 managed.stop()
-        _start_failed(asset, rs, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, SpawnFailed) and not exc.retryable:
+            _start_refused(rs, exc)  # a missing binary or model file: no retry can fix it
+        else:
+            _start_failed(asset, rs, f"{type(exc).__name__}: {exc}")
         return
     finally:
         with contextlib.suppress(Exception):
@@ -510,6 +514,23 @@ def _start_failed(asset: Asset, rs: RuntimeState, error: str) -> None:
         **health,
     )
     dispatch.reconcile_on_commit(asset, countdown=delay)
+
+
+def _start_refused(rs: RuntimeState, exc: SpawnFailed) -> None:
+    """A start that can never work (``SpawnFailed`` not retryable): ``failed`` at once, no backoff."""
+    error = f"{type(exc).__name__}: {exc}"
+    transition(
+        rs,
+        S.FAILED,
+        reason=error_summary(exc.message),
+        last_error=error,
+        consecutive_failures=rs.consecutive_failures + 1,
+        next_retry_at=None,
+        detail=error_summary(error),
+        health=Health.DOWN,
+        health_detail=error[:500],
+        health_checked_at=clock.now(),
+    )
 
 
 def _crashed(asset: Asset, policy: Policy, rs: RuntimeState, error: str) -> None:

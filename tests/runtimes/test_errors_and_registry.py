@@ -9,9 +9,11 @@ import pytest
 
 from runtimes import registry
 from runtimes.errors import (
+    ExecutableNotFound,
     HealthCheckFailed,
     InternalError,
     InvalidRequest,
+    LaunchRefused,
     ModelFileNotFound,
     ModelLoading,
     ModelNotFound,
@@ -34,7 +36,9 @@ RUNTIMES = Path(__file__).resolve().parents[2] / "runtimes"
         (ModelLoading, 503, True, "model_loading"),
         (RuntimeBusy, 429, True, "concurrency_limit"),
         (InvalidRequest, 400, False, "invalid_request"),
-        (SpawnFailed, 502, False, "spawn_failed"),
+        (SpawnFailed, 502, True, "spawn_failed"),
+        (LaunchRefused, 502, False, "launch_refused"),
+        (ExecutableNotFound, 502, False, "executable_not_found"),
         (HealthCheckFailed, 502, False, "health_check_failed"),
         (UpstreamError, 502, False, "upstream_error"),
         (RuntimeTimeout, 504, True, "upstream_timeout"),

@@ -14,7 +14,13 @@ import pytest
 
 from runtimes.adapters.llama_cpp import LlamaCppAdapter
 from runtimes.binding import LaunchSpec, RuntimeBinding
-from runtimes.errors import HealthCheckFailed, ModelFileNotFound, SpawnFailed
+from runtimes.errors import (
+    ExecutableNotFound,
+    HealthCheckFailed,
+    LaunchRefused,
+    ModelFileNotFound,
+    SpawnFailed,
+)
 from runtimes.launcher import Launcher, ProcessHandle, process_start_time
 from runtimes.protocols import ChatRequest, LLMRuntime, ManagedRuntime
 from runtimes.registry import make_adapter
@@ -112,24 +118,93 @@ def test_a_process_exiting_while_starting_is_spawn_failed_with_its_log(launcher:
         listen_args=no_listen_args,
     )
 
-    with pytest.raises(SpawnFailed, match="bad flag --nope"):
+    with pytest.raises(SpawnFailed, match="bad flag --nope") as raised:
         launcher.wait_ready(handle, lambda: False, timeout_s=60)
+    assert raised.value.retryable  # a crash while starting may not happen again
     assert launcher.recorded() == {}
 
 
-def test_a_missing_executable_is_spawn_failed(tmp_path: Path) -> None:
+def test_a_missing_executable_is_a_permanent_spawn_failure_naming_it(tmp_path: Path) -> None:
     launcher = Launcher(tmp_path / "runtimes", allowed_executables=["/nonexistent/llama-server"])
-    with pytest.raises(SpawnFailed, match="cannot start"):
+    with pytest.raises(ExecutableNotFound) as raised:
         launcher.start("nothing", ["/nonexistent/llama-server"], listen_args=no_listen_args)
+    assert isinstance(raised.value, SpawnFailed)
+    assert not raised.value.retryable
+    assert raised.value.message == "executable not found: /nonexistent/llama-server"
+    assert launcher.recorded() == {}
 
 
-def test_a_missing_model_file_is_reported_before_spawning(launcher: Launcher, tmp_path: Path) -> None:
+def test_an_executable_not_on_the_path_is_a_permanent_spawn_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # the launched process's PATH: no vllm there
+    launcher = Launcher(tmp_path / "runtimes", allowed_executables=["vllm"])
+    with pytest.raises(ExecutableNotFound) as raised:
+        launcher.start("nothing", ["vllm", "serve", "x"], listen_args=no_listen_args)
+    assert raised.value.message == "executable not found: vllm"
+    assert not raised.value.retryable
+
+
+def test_an_executable_without_execute_permission_is_a_permanent_spawn_failure(tmp_path: Path) -> None:
+    script = tmp_path / "llama-server"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    launcher = Launcher(tmp_path / "runtimes", allowed_executables=[str(script)])
+    with pytest.raises(ExecutableNotFound, match="cannot be run") as raised:
+        launcher.start("noexec", [str(script)], listen_args=no_listen_args)
+    assert not raised.value.retryable
+
+
+@pytest.mark.parametrize("model_args", [["-m", "{path}"], ["--model", "{path}"], ["--model={path}"]])
+def test_a_missing_model_file_is_a_permanent_spawn_failure_before_spawning(
+    launcher: Launcher, tmp_path: Path, model_args: list[str]
+) -> None:
+    marker = tmp_path / "ran"
+    absent = tmp_path / "absent.gguf"
+    args = [a.format(path=absent) for a in model_args]
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w')", *args]
+
+    with pytest.raises(ModelFileNotFound) as raised:
+        launcher.start("nomodel", command, listen_args=no_listen_args, model_file_flags=("-m", "--model"))
+
+    assert isinstance(raised.value, SpawnFailed)
+    assert not raised.value.retryable
+    assert raised.value.message == f"model file not found: {absent}"
+    assert not marker.exists()  # nothing was spawned
+    assert launcher.recorded() == {}
+
+
+def test_the_llama_cpp_adapter_declares_its_model_flags_so_a_missing_gguf_fails_its_launch(
+    launcher: Launcher, tmp_path: Path
+) -> None:
     adapter = LlamaCppAdapter(launch_binding("llama-cpp", tmp_path / "absent.gguf"), launcher=launcher)
 
     with pytest.raises(ModelFileNotFound) as raised:
         adapter.ensure_running()
     assert raised.value.http_status == 404
+    assert raised.value.message == f"model file not found: {tmp_path / 'absent.gguf'}"
     assert launcher.recorded() == {}
+
+
+def test_an_existing_model_file_is_launched(launcher: Launcher, model_file: Path) -> None:
+    command = [sys.executable, "-c", "import time; time.sleep(60)", "--model", str(model_file)]
+
+    handle = launcher.start(
+        "withmodel", command, listen_args=no_listen_args, model_file_flags=("-m", "--model")
+    )
+
+    assert launcher.is_alive(handle)
+    launcher.stop(handle, grace_s=1)
+
+
+def test_model_file_flags_of_other_kinds_are_not_checked(launcher: Launcher) -> None:
+    # vLLM's and TEI's model arguments may name a hub repository: no flag declared, no check.
+    command = [sys.executable, "-c", "import time; time.sleep(60)", "--model", "org/not-a-file"]
+
+    handle = launcher.start("repo", command, listen_args=no_listen_args)
+
+    assert launcher.is_alive(handle)
+    launcher.stop(handle, grace_s=1)
 
 
 def test_a_runtime_not_ready_in_time_fails_its_health_check_and_is_stopped(
@@ -309,8 +384,10 @@ def test_the_launcher_refuses_an_executable_not_on_its_allow_list(tmp_path: Path
     marker = tmp_path / "ran"
     launcher = Launcher(tmp_path / "runtimes", allowed_executables=["vllm", sys.executable])
 
-    with pytest.raises(SpawnFailed, match="not an allowed executable"):
+    with pytest.raises(LaunchRefused, match="not an allowed executable") as raised:
         launcher.start("shell", [c.format(marker=marker) for c in command], listen_args=no_listen_args)
+    assert isinstance(raised.value, SpawnFailed)
+    assert not raised.value.retryable
     assert not marker.exists()
     assert launcher.recorded() == {}
 

@@ -97,3 +97,81 @@ def test_it_lists_live_models(hub: Any, llama: Any, tei: Any, make_live: Any, ma
     assert models["listed-llm"].model_extra == {"interfaces": ["llm-runtime"]} or getattr(
         models["listed-llm"], "interfaces", None
     ) == ["llm-runtime"]
+
+
+def test_a_chat_answer_names_the_asset_not_the_upstream_model(
+    hub: Any, llama: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(llm_document("named-chat", llama.url))
+    openai_client = client(hub, make_token())
+    answer = openai_client.chat.completions.create(
+        model="named-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+    )
+    stream = openai_client.chat.completions.create(
+        model="named-chat",
+        messages=[{"role": "user", "content": 'say "model": "x"'}],
+        max_tokens=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+
+    assert llama.state.bodies[-1]["model"] == "fake-llama.gguf"  # the upstream still gets its own name
+    assert answer.model == "named-chat"
+    assert sum(bool(c.choices and c.choices[0].delta.content) for c in chunks) == 3
+    assert any(c.usage is not None for c in chunks)
+    assert {c.model for c in chunks} == {"named-chat"}
+
+
+def test_an_embeddings_answer_names_the_asset_on_both_paths(
+    hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(
+        embedding_document(
+            "named-embed-llama",
+            llama.url,
+            runtime={"kind": "llama-cpp", "model": "e.gguf", "base_url": llama.url},
+        )
+    )
+    make_live(embedding_document("named-embed-tei", tei.url))
+    openai_client = client(hub, make_token())
+
+    proxied = openai_client.embeddings.create(model="named-embed-llama", input=["a b", "c"])
+    translated = openai_client.embeddings.create(model="named-embed-tei", input="hello")
+
+    assert proxied.model == "named-embed-llama"
+    assert translated.model == "named-embed-tei"
+    assert len(proxied.data) == 2
+    assert len(translated.data) == 1
+
+
+def test_an_ollama_chat_answer_names_the_asset_plain_and_streamed(
+    hub: Any, make_live: Any, make_token: Any
+) -> None:
+    from tests.fakes.ollama import FakeOllama
+
+    ollama = FakeOllama.serve("--models", "llama3.2:latest")
+    try:
+        make_live(
+            llm_document(
+                "named-ollama",
+                ollama.url,
+                runtime={"kind": "ollama", "model": "llama3.2", "base_url": ollama.url},
+            )
+        )
+        openai_client = client(hub, make_token())
+        answer = openai_client.chat.completions.create(
+            model="named-ollama", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+        chunks = list(
+            openai_client.chat.completions.create(
+                model="named-ollama", messages=[{"role": "user", "content": "hi"}], max_tokens=2, stream=True
+            )
+        )
+    finally:
+        ollama.stop()
+
+    assert answer.model == "named-ollama"
+    assert answer.choices[0].message.content == "tok0 tok1 "
+    assert chunks
+    assert {c.model for c in chunks} == {"named-ollama"}

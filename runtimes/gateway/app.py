@@ -1,7 +1,7 @@
 """The OpenAI-compatible gateway: a raw ASGI app in front of Django for ``/v1/``.
 
 ``/v1/chat/completions`` (SSE streamed through event by event as it arrives),
-``/v1/embeddings`` and ``/v1/models``, authenticated
+``/v1/embeddings`` and ``/v1/models`` (the assets servable now or on wake), authenticated
 with an API token holding the ``inference`` scope. For each request: check the token (cached), find the model's
 running runtime (cached; a sleeping on-demand model is woken and waited for up to
 ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency lease (held until the last byte, renewed
@@ -944,19 +944,43 @@ def _check_embeddings(request: dict[str, Any]) -> int:
 
 
 def _live_models() -> list[dict[str, Any]]:
+    """The models a request can be served by now or on wake, in OpenAI's shape plus ``hub``.
+
+    Approved, not retired, with a runtime block of a known kind, and not refused by the
+    lifecycle's wake rule (desired stopped, failed); an external runtime, which the hub
+    routes to without starting it, is listed whenever it is runnable.
+    """
     from models_admin.models import Asset
     from models_admin.validation import document_interfaces
+    from runtimes.lifecycle import policy_for, wake_refusal
 
-    return [
-        {
-            "id": asset.asset_id,
-            "object": "model",
-            "created": int(asset.created_at.timestamp()),
-            "owned_by": "hub",
-            "interfaces": document_interfaces(asset.live_spec or {}),
-        }
-        for asset in Asset.objects.filter(live_spec__isnull=False).only("asset_id", "created_at", "live_spec")
-    ]
+    query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True)
+    if hasattr(Asset, "runtime_state"):
+        query = query.select_related("runtime_state")
+    models = []
+    for asset in query.order_by("asset_id"):
+        policy = policy_for(asset)
+        try:
+            state = str(asset.runtime_state.state)
+        except Exception:  # no runtime state row yet
+            state = None
+        if not policy.runnable or (policy.managed and wake_refusal(policy, state)):
+            continue
+        live: dict[str, Any] = asset.live_spec or {}
+        models.append(
+            {
+                "id": asset.asset_id,
+                "object": "model",
+                "created": int(asset.created_at.timestamp()),
+                "owned_by": "hub",
+                "hub": {
+                    "display_name": live.get("display_name") or asset.display_name,
+                    "interfaces": document_interfaces(live),
+                    "metadata": live.get("metadata") or {},
+                },
+            }
+        )
+    return models
 
 
 def _mark_request_finished(asset_id: str) -> None:

@@ -89,14 +89,38 @@ def test_it_embeds_through_an_adapter_that_translates(
     assert len(result.data[0].embedding) == 8
 
 
-def test_it_lists_live_models(hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any) -> None:
+def test_models_lists_only_the_assets_a_request_can_be_served_by(
+    hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any, make_user: Any
+) -> None:
+    from models_admin.audit import Actor
+    from models_admin.governance import do_retire_asset
+    from tests.governance.factories import asset_document, draft_revision
+
     make_live(llm_document("listed-llm", llama.url))
-    make_live(embedding_document("listed-embedder", tei.url))
+    make_live(embedding_document("listed-embedder", tei.url), state="sleeping")
+    make_live(llm_document("listed-never-started", llama.url), state=None)
+    draft_revision(document=llm_document("unlisted-draft", llama.url))
+    retired = make_live(llm_document("unlisted-retired", llama.url))
+    do_retire_asset(retired, actor=Actor(user=make_user(superuser=True), source="cli"))
+    make_live(asset_document("unlisted-no-runtime"), state=None)
+    make_live(llm_document("unlisted-stopped", llama.url, lifecycle={"desired": "stopped"}), state="stopped")
+    make_live(llm_document("unlisted-failed", llama.url), state="failed")
+
     models = {m.id: m for m in client(hub, make_token()).models.list()}
-    assert {"listed-llm", "listed-embedder"} <= set(models)
-    assert models["listed-llm"].model_extra == {"interfaces": ["llm-runtime"]} or getattr(
-        models["listed-llm"], "interfaces", None
-    ) == ["llm-runtime"]
+
+    assert set(models) == {"listed-llm", "listed-embedder", "listed-never-started"}
+    llm = models["listed-llm"]
+    assert llm.object == "model"
+    assert llm.owned_by == "hub"
+    assert llm.created > 0
+    assert llm.model_extra == {
+        "hub": {
+            "display_name": "LLM listed-llm",
+            "interfaces": ["llm-runtime"],
+            "metadata": {"context_length": 4096},
+        }
+    }
+    assert (models["listed-embedder"].model_extra or {})["hub"]["interfaces"] == ["embedding-runtime"]
 
 
 def test_a_chat_answer_names_the_asset_not_the_upstream_model(

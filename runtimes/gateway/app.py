@@ -1,8 +1,8 @@
 """The OpenAI-compatible gateway: a raw ASGI app in front of Django for ``/v1/``.
 
 ``/v1/chat/completions`` (SSE streamed through event by event as it arrives),
-``/v1/embeddings`` and ``/v1/models``, authenticated with an API token holding the
-``inference`` scope. For each request: check the token (cached), find the model's
+``/v1/embeddings`` and ``/v1/models`` (the assets servable now or on wake), authenticated
+with an API token holding the ``inference`` scope. For each request: check the token (cached), find the model's
 running runtime (cached; a sleeping on-demand model is woken and waited for up to
 ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency lease (held until the last byte, renewed
 while streaming), forward the body with the runtime's model name over a pooled
@@ -11,7 +11,7 @@ disconnects cancels the upstream request and frees its lease.
 
 Runtimes that speak the OpenAI protocol (their adapter mixes in ``OpenAIChat`` /
 ``OpenAIEmbeddings``) are proxied byte for byte; others go through their adapter's
-methods, which translate.
+methods, which translate. Either way the client sees the asset id as ``model``.
 """
 
 from __future__ import annotations
@@ -530,7 +530,8 @@ class Gateway:
             if response.usage is not None:
                 call.prompt_tokens = response.usage.prompt_tokens
                 call.completion_tokens = response.usage.completion_tokens
-            await self._send_json(send, call, 200, json.dumps(response.body).encode())
+            answer = {**response.body, "model": call.asset_id}
+            await self._send_json(send, call, 200, json.dumps(answer).encode())
         elif call.interface == EMBEDDING and isinstance(adapter, TextEmbeddingRuntime):
             inputs = request["input"]
             texts = [inputs] if isinstance(inputs, str) else inputs
@@ -543,7 +544,8 @@ class Gateway:
             )
             if embedded.usage is not None:
                 call.prompt_tokens = embedded.usage.prompt_tokens
-            await self._send_json(send, call, 200, json.dumps(embedded.as_openai()).encode())
+            answer = {**embedded.as_openai(), "model": call.asset_id}
+            await self._send_json(send, call, 200, json.dumps(answer).encode())
         else:
             raise InternalError(f"{target.kind} runtime cannot serve {call.interface}")
 
@@ -558,7 +560,7 @@ class Gateway:
         usage = _usage_of(content)
         if usage is not None:
             call.prompt_tokens, call.completion_tokens = usage
-        await self._send_json(send, call, 200, content)
+        await self._send_json(send, call, 200, _answer_model(content, call.asset_id))
 
     async def _proxy_stream(
         self, send: Send, call: _Call, adapter: HttpAdapter, content: bytes, *, strip_usage: bool
@@ -573,6 +575,7 @@ class Gateway:
                 raise error_from_response(response)
             call.response_started = True
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            model = json.dumps(call.asset_id).encode()
             pending = b""
             try:
                 async for raw in response.aiter_raw():
@@ -583,7 +586,7 @@ class Gateway:
                     if end < 0:
                         continue
                     events, pending = pending[: end + 2], pending[end + 2 :]
-                    events = self._observe_events(call, events, strip_usage)
+                    events = _with_model(self._observe_events(call, events, strip_usage), model)
                     if events:
                         await send({"type": "http.response.body", "body": events, "more_body": True})
             except httpx.TransportError as exc:
@@ -591,7 +594,9 @@ class Gateway:
                 call.status = error.http_status
                 pending += b"data: " + json.dumps(error_body(error)).encode() + b"\n\n"
             call.response_done = True
-            await send({"type": "http.response.body", "body": pending, "more_body": False})
+            await send(
+                {"type": "http.response.body", "body": _with_model(pending, model), "more_body": False}
+            )
         finally:
             await response.aclose()
 
@@ -623,6 +628,7 @@ class Gateway:
         self, send: Send, call: _Call, adapter: AsyncLLMRuntime, request: dict[str, Any]
     ) -> None:
         chunks = adapter.achat_stream(ChatRequest(body=request))
+        model = json.dumps(call.asset_id).encode()
         try:
             async for chunk in chunks:
                 if not call.response_started:
@@ -634,7 +640,9 @@ class Gateway:
                 now = time.perf_counter()
                 call.first_token = call.first_token or now
                 call.last_token = now
-                await send({"type": "http.response.body", "body": chunk.sse, "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": _with_model(chunk.sse, model), "more_body": True}
+                )
         except UpstreamError as exc:
             if not call.response_started:
                 raise
@@ -883,6 +891,38 @@ def _usage_of(content: bytes) -> tuple[int, int] | None:
         return None
 
 
+# A top-level-looking "model" key and its string (or null) value. The key's opening quote
+# must follow "{" or "," (whitespace aside): inside a JSON string every quote is escaped,
+# so this never matches text in a message, tool arguments or any other string value.
+_MODEL_VALUE = re.compile(rb'([{,][ \t\r\n]*"model"[ \t\r\n]*:[ \t\r\n]*)(?:"(?:[^"\\]|\\.)*"|null)')
+
+
+def _with_model(content: bytes, model: bytes) -> bytes:
+    """``content`` with each ``"model"`` key's value spliced to ``model`` (a JSON string).
+
+    For SSE events (one ``model`` per event) and OpenAI answers, whose schemas nest no
+    other ``model`` key: one scan of the bytes, no JSON parse or re-encode.
+    """
+    if b'"model"' not in content:
+        return content
+    return _MODEL_VALUE.sub(lambda match: match.group(1) + model, content)
+
+
+def _answer_model(content: bytes, asset_id: str) -> bytes:
+    """The upstream's JSON answer with ``model`` set to the asset id (added if it had none)."""
+    model = json.dumps(asset_id).encode()
+    replaced, found = _MODEL_VALUE.subn(lambda match: match.group(1) + model, content, 1)
+    if found:
+        return replaced
+    try:
+        answer = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return content
+    if not isinstance(answer, dict):
+        return content
+    return json.dumps({**answer, "model": asset_id}).encode()
+
+
 def _check_chat(request: dict[str, Any]) -> None:
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -904,19 +944,43 @@ def _check_embeddings(request: dict[str, Any]) -> int:
 
 
 def _live_models() -> list[dict[str, Any]]:
+    """The models a request can be served by now or on wake, in OpenAI's shape plus ``hub``.
+
+    Approved, not retired, with a runtime block of a known kind, and not refused by the
+    lifecycle's wake rule (desired stopped, failed); an external runtime, which the hub
+    routes to without starting it, is listed whenever it is runnable.
+    """
     from models_admin.models import Asset
     from models_admin.validation import document_interfaces
+    from runtimes.lifecycle import policy_for, wake_refusal
 
-    return [
-        {
-            "id": asset.asset_id,
-            "object": "model",
-            "created": int(asset.created_at.timestamp()),
-            "owned_by": "hub",
-            "interfaces": document_interfaces(asset.live_spec or {}),
-        }
-        for asset in Asset.objects.filter(live_spec__isnull=False).only("asset_id", "created_at", "live_spec")
-    ]
+    query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True)
+    if hasattr(Asset, "runtime_state"):
+        query = query.select_related("runtime_state")
+    models = []
+    for asset in query.order_by("asset_id"):
+        policy = policy_for(asset)
+        try:
+            state = str(asset.runtime_state.state)
+        except Exception:  # no runtime state row yet
+            state = None
+        if not policy.runnable or (policy.managed and wake_refusal(policy, state)):
+            continue
+        live: dict[str, Any] = asset.live_spec or {}
+        models.append(
+            {
+                "id": asset.asset_id,
+                "object": "model",
+                "created": int(asset.created_at.timestamp()),
+                "owned_by": "hub",
+                "hub": {
+                    "display_name": live.get("display_name") or asset.display_name,
+                    "interfaces": document_interfaces(live),
+                    "metadata": live.get("metadata") or {},
+                },
+            }
+        )
+    return models
 
 
 def _mark_request_finished(asset_id: str) -> None:

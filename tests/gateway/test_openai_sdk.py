@@ -89,11 +89,113 @@ def test_it_embeds_through_an_adapter_that_translates(
     assert len(result.data[0].embedding) == 8
 
 
-def test_it_lists_live_models(hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any) -> None:
+def test_models_lists_only_the_assets_a_request_can_be_served_by(
+    hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any, make_user: Any
+) -> None:
+    from models_admin.audit import Actor
+    from models_admin.governance import do_retire_asset
+    from tests.governance.factories import asset_document, draft_revision
+
     make_live(llm_document("listed-llm", llama.url))
-    make_live(embedding_document("listed-embedder", tei.url))
+    make_live(embedding_document("listed-embedder", tei.url), state="sleeping")
+    make_live(llm_document("listed-never-started", llama.url), state=None)
+    draft_revision(document=llm_document("unlisted-draft", llama.url))
+    retired = make_live(llm_document("unlisted-retired", llama.url))
+    do_retire_asset(retired, actor=Actor(user=make_user(superuser=True), source="cli"))
+    make_live(asset_document("unlisted-no-runtime"), state=None)
+    make_live(llm_document("unlisted-stopped", llama.url, lifecycle={"desired": "stopped"}), state="stopped")
+    make_live(llm_document("unlisted-failed", llama.url), state="failed")
+
     models = {m.id: m for m in client(hub, make_token()).models.list()}
-    assert {"listed-llm", "listed-embedder"} <= set(models)
-    assert models["listed-llm"].model_extra == {"interfaces": ["llm-runtime"]} or getattr(
-        models["listed-llm"], "interfaces", None
-    ) == ["llm-runtime"]
+
+    assert set(models) == {"listed-llm", "listed-embedder", "listed-never-started"}
+    llm = models["listed-llm"]
+    assert llm.object == "model"
+    assert llm.owned_by == "hub"
+    assert llm.created > 0
+    assert llm.model_extra == {
+        "hub": {
+            "display_name": "LLM listed-llm",
+            "interfaces": ["llm-runtime"],
+            "metadata": {"context_length": 4096},
+        }
+    }
+    assert (models["listed-embedder"].model_extra or {})["hub"]["interfaces"] == ["embedding-runtime"]
+
+
+def test_a_chat_answer_names_the_asset_not_the_upstream_model(
+    hub: Any, llama: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(llm_document("named-chat", llama.url))
+    openai_client = client(hub, make_token())
+    answer = openai_client.chat.completions.create(
+        model="named-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+    )
+    stream = openai_client.chat.completions.create(
+        model="named-chat",
+        messages=[{"role": "user", "content": 'say "model": "x"'}],
+        max_tokens=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+
+    assert llama.state.bodies[-1]["model"] == "fake-llama.gguf"  # the upstream still gets its own name
+    assert answer.model == "named-chat"
+    assert sum(bool(c.choices and c.choices[0].delta.content) for c in chunks) == 3
+    assert any(c.usage is not None for c in chunks)
+    assert {c.model for c in chunks} == {"named-chat"}
+
+
+def test_an_embeddings_answer_names_the_asset_on_both_paths(
+    hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(
+        embedding_document(
+            "named-embed-llama",
+            llama.url,
+            runtime={"kind": "llama-cpp", "model": "e.gguf", "base_url": llama.url},
+        )
+    )
+    make_live(embedding_document("named-embed-tei", tei.url))
+    openai_client = client(hub, make_token())
+
+    proxied = openai_client.embeddings.create(model="named-embed-llama", input=["a b", "c"])
+    translated = openai_client.embeddings.create(model="named-embed-tei", input="hello")
+
+    assert proxied.model == "named-embed-llama"
+    assert translated.model == "named-embed-tei"
+    assert len(proxied.data) == 2
+    assert len(translated.data) == 1
+
+
+def test_an_ollama_chat_answer_names_the_asset_plain_and_streamed(
+    hub: Any, make_live: Any, make_token: Any
+) -> None:
+    from tests.fakes.ollama import FakeOllama
+
+    ollama = FakeOllama.serve("--models", "llama3.2:latest")
+    try:
+        make_live(
+            llm_document(
+                "named-ollama",
+                ollama.url,
+                runtime={"kind": "ollama", "model": "llama3.2", "base_url": ollama.url},
+            )
+        )
+        openai_client = client(hub, make_token())
+        answer = openai_client.chat.completions.create(
+            model="named-ollama", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+        chunks = list(
+            openai_client.chat.completions.create(
+                model="named-ollama", messages=[{"role": "user", "content": "hi"}], max_tokens=2, stream=True
+            )
+        )
+    finally:
+        ollama.stop()
+
+    assert answer.model == "named-ollama"
+    assert answer.choices[0].message.content == "tok0 tok1 "
+    assert chunks
+    assert {c.model for c in chunks} == {"named-ollama"}

@@ -29,6 +29,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
 import httpx
+from django.core.exceptions import ObjectDoesNotExist
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
@@ -954,15 +955,15 @@ def _live_models() -> list[dict[str, Any]]:
     from models_admin.validation import document_interfaces
     from runtimes.lifecycle import policy_for, wake_refusal
 
-    query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True)
-    if hasattr(Asset, "runtime_state"):
-        query = query.select_related("runtime_state")
+    query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True).select_related(
+        "runtime_state"
+    )
     models = []
     for asset in query.order_by("asset_id"):
         policy = policy_for(asset)
         try:
-            state = str(asset.runtime_state.state)
-        except Exception:  # no runtime state row yet
+            state: str | None = str(asset.runtime_state.state)
+        except ObjectDoesNotExist:  # never started: no runtime state row yet
             state = None
         if not policy.runnable or (policy.managed and wake_refusal(policy, state)):
             continue

@@ -262,9 +262,10 @@ def test_up_keep_runtimes_leaves_launched_runtimes_for_the_next_up(tmp_path: Pat
     port = free_port()
     log = tmp_path / "up.log"
     proc = start_up(var_dir, port, log, "--keep-runtimes", "--no-demo")
-    launcher, runtime = fake_launched_runtime(var_dir, "kept-runtime")
     passed = False
+    runtime = None
     try:
+        launcher, runtime = fake_launched_runtime(var_dir, "kept-runtime")
         wait_ready(proc, f"http://127.0.0.1:{port}/readyz", log)
         stop(proc, log)
         assert launcher.is_alive(runtime)
@@ -273,4 +274,5 @@ def test_up_keep_runtimes_leaves_launched_runtimes_for_the_next_up(tmp_path: Pat
     finally:
         if not passed:
             kill_everything(proc, var_dir)
-        launcher.stop(runtime)
+        if runtime is not None:
+            launcher.stop(runtime)

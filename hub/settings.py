@@ -109,8 +109,15 @@ DATABASE_OWNER_URL = env("DATABASE_OWNER_URL") or ""
 if DATABASE_OWNER_URL and EMBEDDED_DATABASE:
     raise ImproperlyConfigured("DATABASE_OWNER_URL: set DATABASE_URL too (embedded mode makes its own roles)")
 
-DATABASE_URL = env("DATABASE_URL") or embedded.postgres_url()
-REDIS_URL = env("REDIS_URL") or embedded.redis_url()
+# The type checker (django-stubs) only reads settings: it gets addresses, not servers started
+# under var/ that would outlive it.
+TYPE_CHECKING_ONLY = "mypy" in sys.modules and "pytest" not in sys.modules
+if TYPE_CHECKING_ONLY:
+    DATABASE_URL = env("DATABASE_URL") or "postgresql://localhost/hub"
+    REDIS_URL = env("REDIS_URL") or "redis://localhost:6379/0"
+else:
+    DATABASE_URL = env("DATABASE_URL") or embedded.postgres_url()
+    REDIS_URL = env("REDIS_URL") or embedded.redis_url()
 
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 if DATABASE_OWNER_URL:

@@ -4,12 +4,18 @@ The API key comes from the ``HUB_RUNTIME_SECRET_*`` variable or the file under
 ``HUB_RUNTIME_SECRETS_DIR`` that the binding names (``runtimes.upstream``); it is never
 stored in the catalog. It is read through ``secrets`` (cached there for its ``ttl_s``)
 and sent as ``Authorization: Bearer`` on every request, the gateway's proxied ones
-included (``auth_headers``). ``base_url`` may end in ``/v1``.
+included (``auth_headers``).
+
+``base_url`` names the API root, under which ``/chat/completions``, ``/embeddings`` and
+``/models`` live: a base URL with a path is used as it is (``…/v1``,
+``…/v1beta/openai``, ``…/openai/v1``); a bare host (``https://api.openai.com``) gets
+``/v1``. See :func:`api_root`.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from runtimes.adapters._config import ExternalApiConfig
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
@@ -17,6 +23,17 @@ from runtimes.binding import RuntimeBinding
 from runtimes.errors import RuntimeAdapterError, UpstreamError
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
 from runtimes.upstream import UpstreamSecrets
+
+
+def api_root(base_url: str) -> str:
+    """The URL that the API's paths (``/chat/completions`` …) are appended to.
+
+    Providers mount the API under their own prefix (``/v1``, ``/v1beta/openai``,
+    ``/openai/v1``), so any path the base URL carries is the root, kept as it is; a bare
+    host gets ``/v1``, where the OpenAI API and self-run servers put it.
+    """
+    base = base_url.rstrip("/")
+    return base if urlsplit(base).path else base + "/v1"
 
 
 class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
@@ -32,11 +49,11 @@ class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
         super().__init__(binding, **options)
 
     def _url(self, path: str) -> str:
-        # Providers document base URLs ending in /v1; our paths already carry it.
-        base = self._base_url.removesuffix("/v1")
-        if not base:
+        # The shared protocol paths are spelled from the root of a server (/v1/...); here
+        # the part after /v1 goes under the API root the base URL names.
+        if not self._base_url:
             raise UpstreamError(f"openai-compatible {self.binding.model!r} has no base_url")
-        return base + path
+        return api_root(self._base_url) + (path[3:] if path.startswith("/v1/") else path)
 
     def api_key(self) -> str | None:
         """The key from ``api_key_env`` or ``api_key_file``; None when neither names a readable key."""

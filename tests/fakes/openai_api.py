@@ -1,4 +1,9 @@
-"""Fake hosted OpenAI-compatible API: bearer-key auth, ``/v1/models``, chat, embeddings."""
+"""Fake hosted OpenAI-compatible API: bearer-key auth, ``/v1/models``, chat, embeddings.
+
+``--prefix`` mounts the API elsewhere, as providers do (``/v1beta/openai``, ``/openai/v1``):
+``{prefix}/models``, ``{prefix}/chat/completions``, ``{prefix}/embeddings``, and nothing
+outside it (a client that drops or doubles the prefix gets a 404).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,17 @@ class OpenAIApiHandler(OpenAIHandler):
 
     def served_model(self) -> str:
         return str(self.options.model)
+
+    @property
+    def path_only(self) -> str:
+        """The path as a route: ``{prefix}/x`` reads as ``/v1/x``; any other path matches none."""
+        path = super().path_only
+        prefix = str(self.options.prefix).rstrip("/")
+        if path == "/_fake/stats":
+            return path
+        if path.startswith(prefix + "/"):
+            return "/v1" + path[len(prefix) :]
+        return f"{path} (outside the API root {prefix}/)"
 
     def _dispatch(self, method: str) -> None:
         key = self.options.api_key
@@ -68,6 +84,7 @@ class FakeOpenAIApi(FakeRuntime):
         parser.add_argument("--api-key", default="")
         parser.add_argument("--model", default="gpt-fake")
         parser.add_argument("--dim", type=int, default=8)
+        parser.add_argument("--prefix", default="/v1", help="where the API is mounted")
         return parser
 
 

@@ -1,4 +1,9 @@
-"""Fake Hugging Face TEI: ``/info``, ``/embed``, ``/rerank``, ``/v1/embeddings``."""
+"""Fake Hugging Face TEI: ``/info``, ``/embed``, ``/rerank``, ``/v1/embeddings``.
+
+Like TEI, ``/embed`` refuses more inputs than ``--max-client-batch-size`` with a 413
+(TEI's validation error); ``/info`` reports that limit. The fake's default is small (4,
+TEI's is 32) so that any test sending a few inputs crosses it.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,13 @@ class TEIHandler(OpenAIHandler):
             self.send_json(200, {})
 
     def info(self) -> None:
+        with self.state.lock:  # counted, and an older TEI's /info without the limit on request
+            self.state.extra["info_requests"] = self.state.extra.get("info_requests", 0) + 1
+            limit = (
+                {}
+                if self.state.extra.get("info_without_batch_limit")
+                else {"max_client_batch_size": self.options.max_client_batch_size}
+            )
         model_type = (
             {"reranker": {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}}
             if self.options.reranker
@@ -47,7 +59,7 @@ class TEIHandler(OpenAIHandler):
                 "max_input_length": 512,
                 "max_batch_tokens": 16384,
                 "max_batch_requests": None,
-                "max_client_batch_size": 32,
+                **limit,
                 "auto_truncate": False,
                 "tokenization_workers": 1,
                 "version": "1.5.0-fake",
@@ -62,10 +74,14 @@ class TEIHandler(OpenAIHandler):
             self.slow_down()
             inputs = body.get("inputs")
             texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
-            if len(texts) > 32:
+            limit = self.options.max_client_batch_size
+            if len(texts) > limit:
                 self.send_json(
-                    422,
-                    {"error": "batch size 33 > maximum allowed batch size 32", "error_type": "Validation"},
+                    413,
+                    {
+                        "error": f"batch size {len(texts)} > maximum allowed batch size {limit}",
+                        "error_type": "Validation",
+                    },
                 )
                 return
             tokens = sum(len(t.split()) for t in texts)
@@ -101,6 +117,7 @@ class FakeTEI(FakeRuntime):
         parser.add_argument("--model-id", default="BAAI/bge-small-en-v1.5")
         parser.add_argument("--dim", type=int, default=8)
         parser.add_argument("--reranker", action="store_true")
+        parser.add_argument("--max-client-batch-size", type=int, default=4)
         return parser
 
 

@@ -19,8 +19,14 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from redis import Redis
 
+from tests import skip_policy
+
 User = get_user_model()
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    skip_policy.install(config)  # HUB_FAIL_ON_SKIP=1 (.ci/run): a skip not allowed fails the run
 
 
 def test_database_url() -> str:

@@ -30,6 +30,7 @@ def test_ci_runs_lint_types_and_exactly_the_readme_test_command() -> None:
     for step in ("uv run ruff check .", "uv run ruff format --check .", "uv run pytest"):
         assert step in lines
     assert lines.index("uv run pytest") > lines.index("uv run ruff check .")
+    assert lines.index("export HUB_FAIL_ON_SKIP=1") < lines.index("uv run pytest")  # skips fail CI
 
 
 def test_compose_runs_every_role_from_one_image() -> None:

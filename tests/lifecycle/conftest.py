@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -173,7 +174,7 @@ class Workers:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel",
-                "INFO",
+                "DEBUG",  # the "succeeded" lines of routine tasks are DEBUG: finished() reads them
             ],
             cwd=REPO,
             env=env,
@@ -189,6 +190,20 @@ class Workers:
         )
         assert proc.poll() is None, (self.log_dir / f"{name}.log").read_text()
         return proc
+
+    def finished(self, *results: Any, timeout: float = 60.0) -> None:
+        """Wait until a worker has run each task (``.delay()``'s result) to its end, as the
+        worker's log says: a test that asserts what a task did not do must first see it done."""
+        ids = [re.escape(str(result.id)) for result in results]
+
+        def done() -> bool:
+            logs = "".join(
+                (self.log_dir / f"w{n}.log").read_text(errors="replace")
+                for n in range(1, len(self.procs) + 1)
+            )
+            return all(re.search(rf"\[{i}\] (succeeded|raised|retry|ignored|rejected)", logs) for i in ids)
+
+        wait_for(done, timeout=timeout, what=f"{len(ids)} task(s) to finish")
 
     def stop(self) -> None:
         for proc in self.procs:

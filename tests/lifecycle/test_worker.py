@@ -74,7 +74,7 @@ def test_it_restarts_a_crashing_runtime_with_backoff_and_fails_after_the_cap(
     assert "crashed 3 times" in rs.reason
     restarts = LifecycleEvent.objects.filter(asset=asset, from_state=S.RUNNING, to_state=S.STARTING)
     assert [e.reason.split(";")[0] for e in restarts.order_by("at")] == ["crashed (1/3)", "crashed (2/3)"]
-    reconcile_asset.delay(asset.asset_id)
+    workers.finished(reconcile_asset.delay(asset.asset_id))  # a failed asset is not restarted
     assert processes_with("crashy.gguf") == []
 
 
@@ -82,8 +82,7 @@ def test_it_starts_exactly_one_process_under_concurrent_reconciles(workers: Any,
     workers.start()
     workers.start()
     asset = make_asset("crowd", desired="running", load_time=1.5)
-    for _ in range(4):
-        reconcile_asset.delay(asset.asset_id)
+    queued = [reconcile_asset.delay(asset.asset_id) for _ in range(4)]
 
     def run() -> None:
         try:
@@ -97,8 +96,8 @@ def test_it_starts_exactly_one_process_under_concurrent_reconciles(workers: Any,
     for t in threads:
         t.join()
     wait_for(lambda: state(asset).state == S.RUNNING, what="running")
-    for _ in range(4):
-        reconcile_asset.delay(asset.asset_id)
+    queued += [reconcile_asset.delay(asset.asset_id) for _ in range(4)]
+    workers.finished(*queued)  # every reconcile ran before counting what they started
     assert len(processes_with("crowd.gguf")) == 1
     assert LifecycleEvent.objects.filter(asset=asset, to_state=S.RUNNING).count() == 1
 
@@ -129,5 +128,5 @@ def test_it_gives_up_on_a_task_that_kills_its_worker_every_time(workers: Any, ma
         lambda: state(asset) if state(asset).state == S.FAILED else None, timeout=120, what="failed"
     )
     assert "killed the worker 3 times" in rs.last_error
-    reconcile_asset.delay(asset.asset_id)
+    workers.finished(reconcile_asset.delay(asset.asset_id))
     assert state(asset).state == S.FAILED

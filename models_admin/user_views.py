@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from models_admin.forms import PasswordChangeForm, RoleForm, UserCreateForm
 from models_admin.roles import ROLES, do_set_role
+from models_admin.ui import DOMAIN_ERRORS, attach_errors, require, signed_in_user, ui_actor
 from models_admin.users import (
     do_change_password,
     do_create_user,
@@ -26,39 +27,44 @@ from models_admin.users import (
     do_set_user_active,
     user_rows,
 )
-from models_admin.views import DOMAIN_ERRORS, _actor, _attach_errors, _require, _user
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def users(request: HttpRequest) -> HttpResponse:
     """Every account with its role and state; creating one shows its password once."""
-    _require(request, "admin")
+    require(request, "admin")
     form = UserCreateForm(request.POST or None)
     created: tuple[str, str] | None = None
     if request.method == "POST" and form.is_valid():
         try:
             user, password = do_create_user(
-                form.cleaned_data["username"], role=form.cleaned_data["role"], actor=_actor(request)
+                form.cleaned_data["username"], role=form.cleaned_data["role"], actor=ui_actor(request)
             )
         except DOMAIN_ERRORS as exc:
-            _attach_errors(form, exc)
+            attach_errors(form, exc)
         else:
             created = (user.get_username(), password)
             form = UserCreateForm()
-    context = {"form": form, "created": created, "rows": user_rows(), "roles": ROLES, "me": _user(request).pk}
+    context = {
+        "form": form,
+        "created": created,
+        "rows": user_rows(),
+        "roles": ROLES,
+        "me": signed_in_user(request).pk,
+    }
     return render(request, "models_admin/users.html", context)
 
 
 def _disable(request: HttpRequest, target: User) -> str:
-    changed = do_set_user_active(target, False, actor=_actor(request))
+    changed = do_set_user_active(target, False, actor=ui_actor(request))
     return (
         f"Disabled {target.get_username()}." if changed else f"{target.get_username()} was already disabled."
     )
 
 
 def _enable(request: HttpRequest, target: User) -> str:
-    changed = do_set_user_active(target, True, actor=_actor(request))
+    changed = do_set_user_active(target, True, actor=ui_actor(request))
     return f"Enabled {target.get_username()}." if changed else f"{target.get_username()} was already enabled."
 
 
@@ -67,7 +73,7 @@ def _set_role(request: HttpRequest, target: User) -> str:
     if not form.is_valid():
         raise ValueError(f"role: must be one of {', '.join(ROLES)}")
     role = form.cleaned_data["role"]
-    changed = do_set_role(target, role, actor=_actor(request))
+    changed = do_set_role(target, role, actor=ui_actor(request))
     return (
         f"{target.get_username()} is now {role}."
         if changed
@@ -98,7 +104,7 @@ def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse
     """GET: the confirmation page (no JavaScript needed); POST: act, then back to Users."""
     if action not in USER_ACTIONS:
         raise Http404
-    _require(request, "admin")
+    require(request, "admin")
     target = get_object_or_404(User, pk=user_id)
     label, explanation, work = USER_ACTIONS[action]
     context = {"target": target, "action": action, "label": label, "explanation": explanation, "roles": ROLES}
@@ -106,7 +112,7 @@ def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse
         return render(request, "models_admin/user_confirm.html", context)
     try:
         if work is None:
-            password = do_reset_password(target, actor=_actor(request))
+            password = do_reset_password(target, actor=ui_actor(request))
             return render(request, "models_admin/user_confirm.html", {**context, "password": password})
         messages.success(request, work(request, target))
     except DOMAIN_ERRORS as exc:
@@ -120,16 +126,16 @@ def password_change(request: HttpRequest) -> HttpResponse:
     """Anyone signed in changes their own password (proving the current one); they stay signed in."""
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = _user(request)
+        user = signed_in_user(request)
         try:
             do_change_password(
                 user,
                 old_password=form.cleaned_data["old_password"],
                 new_password=form.cleaned_data["new_password"],
-                actor=_actor(request),
+                actor=ui_actor(request),
             )
         except DOMAIN_ERRORS as exc:
-            _attach_errors(form, exc)
+            attach_errors(form, exc)
         else:
             update_session_auth_hash(request, user)
             messages.success(request, "Your password is changed.")

@@ -13,8 +13,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,11 +25,11 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from models_admin import catalog, governance
 from models_admin import tokens as tokens_service
 from models_admin.asset_form import AssetForm
-from models_admin.audit import Actor, actor_for
 from models_admin.forms import ImportForm, RejectForm, TokenForm
-from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry, AuditSource
-from models_admin.roles import has_permission, scopes_allowed
+from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry
+from models_admin.roles import scopes_allowed
 from models_admin.services import AssetImportError, do_import_assets, plan_import
+from models_admin.ui import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
 from models_admin.validation import AssetValidationError, FieldError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes import lifecycle
@@ -41,33 +39,9 @@ ACTIONS = {
     "sleep": ("Sleep", lifecycle.do_sleep_asset),
     "restart": ("Restart", lifecycle.do_restart_asset),
 }
+
+
 # Refusals to show the person (bad input, illegal transitions, permissions), not bugs.
-DOMAIN_ERRORS = (governance.GovernanceError, lifecycle.LifecycleError, ValueError)
-
-
-def can(request: HttpRequest, action: str) -> bool:
-    """``models_admin.roles.has_permission``, computed once per request and action."""
-    cache: dict[str, bool] = request.__dict__.setdefault("_hub_perms", {})
-    if action not in cache:
-        cache[action] = has_permission(request.user, action)
-    return cache[action]
-
-
-def _require(request: HttpRequest, action: str) -> None:
-    if not can(request, action):
-        raise PermissionDenied(f"This needs the {action} permission.")
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return actor_for(request.user, AuditSource.UI)
-
-
-def _user(request: HttpRequest) -> User:
-    """The signed-in user (every view here is ``login_required``)."""
-    assert isinstance(request.user, User)
-    return request.user
-
-
 def _asset_base() -> str:
     """``/models/``: asset URLs are this plus ``<asset_id>/…``, built without a reverse() per row."""
     return reverse("models_admin:model-detail", args=["x"]).removesuffix("x/")
@@ -90,7 +64,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 @login_required
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def model_list(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     query = catalog.ModelsQuery.from_params(request.GET)
     groups = catalog.models_page(query)
     context = {
@@ -115,7 +89,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     asset = get_object_or_404(catalog.annotated_assets(), asset_id=asset_id)
     if _is_htmx(request) and request.GET.get("part") == "status":
         runtime = catalog.runtime_panel(asset)
@@ -153,7 +127,7 @@ def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpRespon
     """Wake / sleep / restart. GET is the no-JavaScript confirmation page; POST acts."""
     if action not in ACTIONS:
         raise Http404
-    _require(request, "operate")
+    require(request, "operate")
     asset = get_object_or_404(Asset, asset_id=asset_id)
     label, service = ACTIONS[action]
     back = _safe_next(request, reverse("models_admin:model-detail", args=[asset.asset_id]))
@@ -164,7 +138,7 @@ def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpRespon
             {"asset": asset, "action": action, "label": label, "next": back},
         )
     try:
-        service(asset, actor=_actor(request))
+        service(asset, actor=ui_actor(request))
     except DOMAIN_ERRORS as exc:
         messages.error(request, f"{label} {asset.asset_id}: {exc}")
     else:
@@ -184,9 +158,9 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     A post with ``show`` (a tab button, or htmx after an interface / runtime kind change) only
     redraws the form from the document it makes, on that tab; nothing is saved.
     """
-    _require(request, "edit")
+    require(request, "edit")
     asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
-    editing, may_launch = asset is not None, governance.may_change_launch(_actor(request))
+    editing, may_launch = asset is not None, governance.may_change_launch(ui_actor(request))
     start = canonical(asset.spec) if asset is not None else catalog.NEW_ASSET_TEMPLATE
     if request.method == "GET":
         tab = request.GET.get("tab", "form")
@@ -208,7 +182,7 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
         )
         return _render_asset_form(request, form, asset)
     try:
-        actor = _actor(request)
+        actor = ui_actor(request)
         revision, changed = governance.do_create_draft(document, actor=actor, asset=asset)
         if "submit" in request.POST:
             governance.do_submit_revision(revision, actor=actor)
@@ -240,12 +214,12 @@ def _render_asset_form(request: HttpRequest, form: AssetForm, asset: Asset | Non
 @require_http_methods(["GET", "POST"])
 def import_yaml(request: HttpRequest) -> HttpResponse:
     """Step 1: upload or paste YAML and see the dry-run plan. Step 2 (``confirm``): import it."""
-    _require(request, "edit")
+    require(request, "edit")
     context: dict[str, Any] = {}
     if request.method == "POST" and "confirm" in request.POST:
         text = request.POST.get("yaml", "")
         try:
-            plan = do_import_assets(parse_documents(text, "import"), actor=_actor(request))
+            plan = do_import_assets(parse_documents(text, "import"), actor=ui_actor(request))
         except (DocumentLoadError, AssetImportError, governance.GovernanceError) as exc:
             context["problems"] = _problems(exc)
             form = ImportForm(initial={"text": text})
@@ -282,7 +256,7 @@ def _problems(exc: Exception) -> list[str]:
 @login_required
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def approvals(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     items = catalog.approval_items(request.user)
     return render(request, "models_admin/approvals.html", {"items": items, "reject_form": RejectForm()})
 
@@ -290,7 +264,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> HttpResponse:
-    _require(request, "approve")
+    require(request, "approve")
     if decision not in ("approve", "reject"):
         raise Http404
     comment = ""
@@ -305,10 +279,10 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
         if decision == "approve":
             # The digest of the content the page showed: a changed revision is refused, not approved.
             digest = request.POST.get("digest", "")
-            governance.do_approve_revision(revision, actor=_actor(request), digest=digest)
+            governance.do_approve_revision(revision, actor=ui_actor(request), digest=digest)
             message = f"Approved revision {revision.number} of {revision.asset.asset_id}: it is live."
         else:
-            governance.do_reject_revision(revision, actor=_actor(request), comment=comment)
+            governance.do_reject_revision(revision, actor=ui_actor(request), comment=comment)
             message = f"Rejected revision {revision.number} of {revision.asset.asset_id}."
     except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
@@ -323,7 +297,7 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
 @login_required
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def activity(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     events = catalog.lifecycle_events(asset=None)
     page = Paginator(events, 50).get_page(request.GET.get("page")) if events is not None else None
     return render(request, "models_admin/activity.html", {"page": page})
@@ -332,7 +306,7 @@ def activity(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def audit(request: HttpRequest) -> HttpResponse:
-    _require(request, "view")
+    require(request, "view")
     entries = AuditEntry.objects.all()
     q = request.GET.get("q", "").strip()
     if q:
@@ -347,7 +321,7 @@ def audit(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     """Your API tokens: create (the secret is shown once, on the answer to the POST), list, revoke."""
-    _require(request, "view")
+    require(request, "view")
     secret = None
     # Only what the role may hold is offered; the service checks whatever is posted.
     offered = [s for s in TOKEN_SCOPES if s in scopes_allowed(request.user)]
@@ -356,17 +330,21 @@ def tokens(request: HttpRequest) -> HttpResponse:
         days = form.cleaned_data.get("expires_in_days")
         try:
             _token, secret = tokens_service.do_create_token(
-                _user(request),
+                signed_in_user(request),
                 name=form.cleaned_data["label"],
                 scopes=form.cleaned_data["scopes"],
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
-                actor=_actor(request),
+                actor=ui_actor(request),
             )
         except DOMAIN_ERRORS as exc:
-            _attach_errors(form, exc)
+            attach_errors(form, exc)
         else:
             form = TokenForm(offered=offered)
-    listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
+    listed = (
+        ApiToken.objects.all()
+        if can(request, "admin")
+        else ApiToken.objects.filter(user=signed_in_user(request))
+    )
     context = {
         "form": form,
         "secret": secret,
@@ -381,21 +359,16 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    listed = ApiToken.objects.all() if can(request, "admin") else ApiToken.objects.filter(user=_user(request))
+    listed = (
+        ApiToken.objects.all()
+        if can(request, "admin")
+        else ApiToken.objects.filter(user=signed_in_user(request))
+    )
     token = get_object_or_404(listed, pk=token_id)
     try:
-        tokens_service.do_revoke_token(token, actor=_actor(request))
+        tokens_service.do_revoke_token(token, actor=ui_actor(request))
     except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Revoked {token.label}.")
     return redirect("models_admin:tokens")
-
-
-def _attach_errors(form: Any, exc: Exception) -> None:
-    """Field errors from a service (``InvalidInput`` / ``AssetValidationError``) onto the form."""
-    for error in getattr(exc, "errors", None) or []:
-        field = getattr(error, "path", "")
-        form.add_error(field if field in form.fields else None, getattr(error, "message", str(error)))
-    if not getattr(exc, "errors", None):
-        form.add_error(None, str(exc))

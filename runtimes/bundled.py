@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,16 @@ class BundledRuntimeMissing(RuntimeError):
 
 
 def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
+    """The extra's package; ``BundledRuntimeMissing`` only when it is not installed at all
+    (an installed but broken package raises its own error, not "missing")."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    if name in sys.modules or importlib.util.find_spec(name) is None:  # blocked, or not installed
         raise BundledRuntimeMissing(
             f"the bundled runtime is not installed ({name.replace('_', '-')} missing): run `{INSTALL_HINT}`"
-        ) from None
+        )
+    return importlib.import_module(name)
 
 
 def llama_server_path() -> Path:

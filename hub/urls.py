@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.app import api
+from api.metrics import metrics_view
 from hub import health
-from hub.api import api
-from runtimes.metrics.views import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

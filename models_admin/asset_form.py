@@ -1,7 +1,7 @@
 """The asset form of Hub-UI: pickers generated from the interface specs and runtime kinds, and a YAML tab.
 
 Both tabs make one asset document, which the view hands to the same service as the API and the
-commands (``governance.do_create_draft``); no rule lives here. The form parses what a browser
+commands (``do_create_draft``); no rule lives here. The form parses what a browser
 sends (numbers, argv, YAML), builds the document, and puts each validation error on the input
 that edits its field path (``metadata.embedding_dim`` → ``metadata__embedding_dim``); a path
 with no visible input goes to the form-level list.

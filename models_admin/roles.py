@@ -19,9 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.db import transaction
 
-from models_admin.audit import Actor, record
+from models_admin.audit import Actor
 
 if TYPE_CHECKING:
     from models_admin.models import ApiToken
@@ -132,47 +131,3 @@ def scopes_allowed(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[s
         return frozenset()
     role = role_of(user)
     return SCOPES_FOR_ROLE[role] if role is not None else frozenset()
-
-
-def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
-    """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
-
-    Audited as ``role.change``. Raises :class:`UnknownRole` (also for a superuser, who is
-    always an admin, given another role, and for an actor lowering their own role: that would
-    lock them out), or ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
-    """
-    from models_admin.governance import refuse_unless
-
-    if role is not None and role not in ROLES:
-        raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
-    # Checked before the transaction, so the refusal's audit row is not rolled back with it.
-    refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
-    if role != "admin" and getattr(user, "is_superuser", False):
-        raise UnknownRole(f"role: {user.get_username()} is a superuser, always admin")
-    if role != "admin" and actor.user is not None and actor.user.pk == user.pk:
-        raise UnknownRole("role: you cannot lower your own role")
-    with transaction.atomic():
-        return _set_role(user, role, actor=actor)
-
-
-def _set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
-    before = sorted(Group.objects.filter(user=user, name__in=ROLES).values_list("name", flat=True))
-    after = [role] if role else []
-    if before == after:
-        return False
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    if role:
-        user.groups.add(role_group(role))
-    # ModelBackend caches permissions on the instance.
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        if hasattr(user, attr):
-            delattr(user, attr)
-    record(
-        "role.change",
-        actor=actor,
-        object_type="user",
-        object_id=user.get_username(),
-        before={"roles": before},
-        after={"roles": after},
-    )
-    return True

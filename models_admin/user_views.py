@@ -17,16 +17,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from models_admin.forms import PasswordChangeForm, RoleForm, UserCreateForm
-from models_admin.roles import ROLES, do_set_role
-from models_admin.ui import DOMAIN_ERRORS, attach_errors, require, signed_in_user, ui_actor
-from models_admin.users import (
+from actions.users import (
     do_change_password,
     do_create_user,
     do_reset_password,
+    do_set_role,
     do_set_user_active,
     user_rows,
 )
+from models_admin.forms import PasswordChangeForm, RoleForm, UserCreateForm
+from models_admin.roles import ROLES
+from models_admin.ui import DOMAIN_ERRORS, attach_errors, require, signed_in_user, ui_actor
 
 
 @login_required

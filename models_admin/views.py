@@ -22,13 +22,15 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
+from actions.assets import AssetImportError, do_import_assets, plan_import
+from actions.revisions import do_approve_revision, do_create_draft, do_reject_revision, do_submit_revision
+from actions.tokens import do_create_token, do_revoke_token
 from models_admin import catalog, governance
 from models_admin import tokens as tokens_service
 from models_admin.asset_form import AssetForm
 from models_admin.forms import ImportForm, RejectForm, TokenForm
 from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry
 from models_admin.roles import scopes_allowed
-from models_admin.services import AssetImportError, do_import_assets, plan_import
 from models_admin.ui import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
 from models_admin.validation import AssetValidationError, FieldError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
@@ -183,9 +185,9 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
         return _render_asset_form(request, form, asset)
     try:
         actor = ui_actor(request)
-        revision, changed = governance.do_create_draft(document, actor=actor, asset=asset)
+        revision, changed = do_create_draft(document, actor=actor, asset=asset)
         if "submit" in request.POST:
-            governance.do_submit_revision(revision, actor=actor)
+            do_submit_revision(revision, actor=actor)
     except AssetValidationError as exc:
         form.add_validation_errors(exc)
     except DOMAIN_ERRORS as exc:
@@ -279,10 +281,10 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
         if decision == "approve":
             # The digest of the content the page showed: a changed revision is refused, not approved.
             digest = request.POST.get("digest", "")
-            governance.do_approve_revision(revision, actor=ui_actor(request), digest=digest)
+            do_approve_revision(revision, actor=ui_actor(request), digest=digest)
             message = f"Approved revision {revision.number} of {revision.asset.asset_id}: it is live."
         else:
-            governance.do_reject_revision(revision, actor=ui_actor(request), comment=comment)
+            do_reject_revision(revision, actor=ui_actor(request), comment=comment)
             message = f"Rejected revision {revision.number} of {revision.asset.asset_id}."
     except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
@@ -329,7 +331,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
         try:
-            _token, secret = tokens_service.do_create_token(
+            _token, secret = do_create_token(
                 signed_in_user(request),
                 name=form.cleaned_data["label"],
                 scopes=form.cleaned_data["scopes"],
@@ -366,7 +368,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     )
     token = get_object_or_404(listed, pk=token_id)
     try:
-        tokens_service.do_revoke_token(token, actor=ui_actor(request))
+        do_revoke_token(token, actor=ui_actor(request))
     except DOMAIN_ERRORS as exc:
         messages.error(request, str(exc))
     else:

@@ -28,6 +28,8 @@ from typing import Any, cast
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from core.redis import client as redis_client
+
 LEASE_PREFIX = "hub:lease:"
 LEASE_ID_PREFIX = "hub:lease-id:"
 
@@ -142,11 +144,8 @@ def max_ttl_s() -> float:
     return float(settings.HUB_LEASE_MAX_TTL_S)
 
 
-@lru_cache(maxsize=1)
 def _default_client() -> Redis:
-    from django.conf import settings
-
-    return Redis.from_url(settings.REDIS_URL)
+    return redis_client()
 
 
 class Leases:

@@ -33,6 +33,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
+from models_admin import credentials
 from models_admin.limits import json_too_deep
 from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
 from runtimes.adapters._openai import CHAT_PATH, EMBEDDINGS_PATH, OpenAIChat, OpenAIEmbeddings
@@ -44,9 +45,8 @@ from runtimes.errors import (
     RuntimeBusy,
     UpstreamError,
 )
-from runtimes.gateway import auth
 from runtimes.gateway.batch import Batcher
-from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
+from runtimes.gateway.cache import ALL, Invalidator, TTLCache
 from runtimes.gateway.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -86,7 +86,6 @@ class GatewayConfig:
     wake_wait_s: float = 30.0
     wake_poll_s: float = 0.25
     target_ttl_s: float = 5.0
-    token_ttl_s: float = 10.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
     max_connections_per_upstream: int = 1000
@@ -108,7 +107,6 @@ class GatewayConfig:
             redis_url=settings.REDIS_URL,
             wake_wait_s=env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0),
             target_ttl_s=env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0),
-            token_ttl_s=env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0),
             read_timeout_s=env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0),
             redis_max_connections=env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256),
             secrets_dir=settings.HUB_RUNTIME_SECRETS_DIR,
@@ -183,7 +181,6 @@ class Gateway:
             )
             self.leases = AsyncLeases(self.redis)
             self.targets: TTLCache[Target] = TTLCache(config.target_ttl_s)
-            self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.batcher = Batcher(self.redis, self.leases)
@@ -212,12 +209,8 @@ class Gateway:
     def _invalidate(self, key: str) -> None:
         if key == ALL:
             self.targets.clear()
-            self.tokens.clear()
-            auth.forget_tokens()
+            credentials.forget_tokens()
             self.secrets.forget()
-        elif key == TOKENS:
-            self.tokens.clear()
-            auth.forget_tokens()
         else:
             self.targets.pop(key)
         self.models_list.clear()
@@ -330,31 +323,30 @@ class Gateway:
 
     # Authentication
 
-    async def _authenticate(self, scope: Scope) -> tuple[auth.Principal, Any]:
+    async def _authenticate(self, scope: Scope) -> tuple[credentials.Principal, Any]:
         header = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        secret = auth.bearer_secret(header)
+        secret = credentials.bearer_secret(header)
         if secret is None:
             raise AuthenticationFailed("missing bearer token: send 'Authorization: Bearer <token>'")
         remote = (scope.get("client") or (None,))[0]
-        key = auth.cache_key(secret, remote)
-        generation = await auth.generation_async(self.redis)
-        hit = self.tokens.get(key)
-        if hit is None or not auth.still_valid(hit, generation):
-            hit = await self._db(auth.authenticate, secret, remote, generation)
+        key = credentials.cache_key(secret, remote)
+        generation = await credentials.generation_async(self.redis)
+        hit = credentials.cached(key, generation)
+        if hit is None:
+            hit = await self._db(credentials.authenticate, secret, remote, generation)
             if hit is None:
                 raise AuthenticationFailed("invalid, expired or revoked API token")
-            if generation is not None:
-                self.tokens.put(key, hit)
+            credentials.remember(key, hit, generation)
         if not hit[0].has_scope("inference"):
             raise PermissionDenied("this token lacks the 'inference' scope")
         return hit
 
     @staticmethod
-    def _actor(principal: auth.Principal, token: Any) -> Any:
+    def _actor(principal: credentials.Principal, token: Any) -> Any:
         from models_admin.audit import Actor
 
         return Actor.for_token(token)

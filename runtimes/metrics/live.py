@@ -24,7 +24,6 @@ are folded: older ones cannot change a live rate, so a backlog never slows a rea
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -33,9 +32,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.conf import settings
 from redis import Redis, WatchError
 
+import core.redis
 from runtimes.usage import USAGE_STREAM, UsageEvent
 
 log = logging.getLogger(__name__)
@@ -70,10 +69,9 @@ def finished_at(event: UsageEvent) -> float:
     return event.started_at + event.duration_ms / 1000.0
 
 
-@functools.cache
 def redis_client() -> Redis:
     """The hub's Redis (bytes in, bytes out), one pool per process."""
-    return Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    return core.redis.client()
 
 
 def _bucket_key(asset_id: str, second: int) -> str:

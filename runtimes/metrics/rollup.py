@@ -33,7 +33,6 @@ from django.db import connection, transaction
 from django.db.models import Max, Sum
 from redis import Redis, ResponseError
 
-from hub.env import env_int
 from runtimes.metrics.live import finished_at, is_error, parse_stream_id, percentile, redis_client
 from runtimes.models.usage import (
     LATENCY_BUCKETS_MS,
@@ -59,7 +58,7 @@ Entry = tuple[Any, Mapping[Any, Any]]
 
 
 def retention_days() -> int:
-    return int(getattr(settings, "HUB_USAGE_RETENTION_DAYS", env_int("HUB_USAGE_RETENTION_DAYS", 30)))
+    return int(settings.HUB_USAGE_RETENTION_DAYS)
 
 
 @dataclass

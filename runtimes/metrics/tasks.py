@@ -12,14 +12,11 @@ from typing import Any
 from django.conf import settings
 
 from hub.celery import app
-from hub.env import env_float
 from runtimes.metrics import heartbeat
 
 log = logging.getLogger(__name__)
 
-AGGREGATE_INTERVAL_S = float(
-    getattr(settings, "HUB_USAGE_AGGREGATE_INTERVAL_S", env_float("HUB_USAGE_AGGREGATE_INTERVAL_S", 10.0))
-)
+AGGREGATE_INTERVAL_S = float(settings.HUB_USAGE_AGGREGATE_INTERVAL_S)
 
 
 @app.task(name="runtimes.aggregate_usage", acks_late=True, ignore_result=True)

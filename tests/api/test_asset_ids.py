@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from hub.api import api
+from api.app import api
 from models_admin.asset_form import AssetForm
 from models_admin.asset_ids import ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset

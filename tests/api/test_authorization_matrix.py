@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from hub.api import api
+from actions.tokens import do_create_token
+from api.app import api
 from models_admin.audit import Actor
 from models_admin.models import TOKEN_SCOPES, Asset, AssetRevision, RevisionStatus
 from models_admin.roles import ROLE_ACTIONS, SCOPE_FOR_ACTION
-from models_admin.tokens import do_create_token
 from runtimes import leases
 from runtimes.models import RuntimeState
 from tests.governance.factories import (

@@ -12,18 +12,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models_admin.governance import (
+from actions.assets import do_import_assets, do_retire_asset
+from actions.revisions import (
     do_approve_revision,
     do_create_draft,
     do_reject_revision,
-    do_retire_asset,
     do_submit_revision,
     do_withdraw_revision,
 )
-from models_admin.roles import do_set_role
-from models_admin.services import do_import_assets
-from models_admin.tokens import do_create_token, do_revoke_token
-from models_admin.users import do_create_user, do_reset_password, do_set_user_active
+from actions.tokens import do_create_token, do_revoke_token
+from actions.users import do_create_user, do_reset_password, do_set_role, do_set_user_active
 from models_admin.yaml_io import SourceDocument
 from tests.governance.factories import (
     ROLES_UNDER_TEST,

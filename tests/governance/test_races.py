@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from models_admin.governance import InvalidTransition, do_approve_revision, do_reject_revision
+from actions.revisions import do_approve_revision, do_reject_revision
+from models_admin.governance import InvalidTransition
 from models_admin.models import AuditEntry, RevisionStatus
 from tests.governance.factories import actor, submitted_revision, user_with_role
 

@@ -19,11 +19,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern
 
+from actions.tokens import do_create_token
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset, AssetRevision, RevisionStatus
 from models_admin.roles import ROLE_ACTIONS, role_of
-from models_admin.tokens import do_create_token
 from models_admin.urls import urlpatterns
 from runtimes.models import RuntimeState
 from tests.governance.factories import (

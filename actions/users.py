@@ -1,6 +1,6 @@
 """People: create accounts, disable and enable them, reset and change passwords.
 
-Roles are set by ``models_admin.roles.do_set_role``. Every action here needs the ``admin``
+Roles are set by :func:`do_set_role` (below). Every action here needs the ``admin``
 permission, except :func:`do_change_password`, which is each person's own. Passwords are
 never written to the audit log; a generated one is returned once, to be shown once.
 """
@@ -21,7 +21,7 @@ from django.db.models import Prefetch
 
 from models_admin.audit import Actor, record
 from models_admin.governance import InvalidInput, PermissionRefused, governed, refuse_unless
-from models_admin.roles import ROLES, do_set_role
+from models_admin.roles import ROLES, UnknownRole, role_group
 from models_admin.validation import FieldError
 
 USERNAME_MAX = 150
@@ -185,3 +185,48 @@ def user_rows() -> list[UserRow]:
         role = "admin" if user.is_superuser else next((r for r in reversed(ROLES) if r in held), None)
         rows.append(UserRow(user=user, role=role, superuser=user.is_superuser))
     return rows
+
+
+# Roles ---------------------------------------------------------------------------------------
+
+
+def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
+    """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
+
+    Audited as ``role.change``. Raises :class:`UnknownRole` (also for a superuser, who is
+    always an admin, given another role, and for an actor lowering their own role: that would
+    lock them out), or ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
+    """
+    if role is not None and role not in ROLES:
+        raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+    # Checked before the transaction, so the refusal's audit row is not rolled back with it.
+    refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
+    if role != "admin" and getattr(user, "is_superuser", False):
+        raise UnknownRole(f"role: {user.get_username()} is a superuser, always admin")
+    if role != "admin" and actor.user is not None and actor.user.pk == user.pk:
+        raise UnknownRole("role: you cannot lower your own role")
+    with transaction.atomic():
+        return _set_role(user, role, actor=actor)
+
+
+def _set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
+    before = sorted(Group.objects.filter(user=user, name__in=ROLES).values_list("name", flat=True))
+    after = [role] if role else []
+    if before == after:
+        return False
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    if role:
+        user.groups.add(role_group(role))
+    # ModelBackend caches permissions on the instance.
+    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        if hasattr(user, attr):
+            delattr(user, attr)
+    record(
+        "role.change",
+        actor=actor,
+        object_type="user",
+        object_id=user.get_username(),
+        before={"roles": before},
+        after={"roles": after},
+    )
+    return True

@@ -1,4 +1,4 @@
-"""API-token checks for the gateway and the API, cached by a hash of the secret.
+"""Who a bearer token acts for: one parser, one check, one cache, for the gateway and the API.
 
 The governance service (``models_admin.tokens.authenticate_token``) is the one place
 that decides whether a secret is valid (expiry, revocation, allowed networks, active
@@ -6,7 +6,7 @@ user, the scopes the owner's role allows). Its answer is cached for a few second
 ``sha256(secret, remote address)``, and a cached answer is used only while
 
 - the token has not expired (checked on every hit), and
-- the authorization generation in Redis (``cache.AUTH_GENERATION``, incremented whenever a
+- the authorization generation in Redis (:data:`AUTH_GENERATION`, incremented whenever a
   token, a user or a role changes, in any process) is the one read before the answer was
   computed: the change is seen by the very next request everywhere, not when a message
   arrives. Without Redis nothing is cached.
@@ -20,14 +20,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ninja.security import HttpBearer
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from redis.asyncio import Redis as AsyncRedis
 
-from runtimes.gateway.cache import AUTH_GENERATION, publisher
+import core.redis
+from models_admin.models import TOKEN_SCOPES, ApiToken
+from models_admin.tokens import authenticate_token
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("read", "write", "operate", "approve", "gateway", "inference")
+SCOPES = TOKEN_SCOPES
+
+AUTH_GENERATION = "hub:auth:generation"
+"""Redis counter bumped (after commit) whenever a token, a user or a role changes."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ def _generation(raw: Any) -> int:
 def generation() -> int | None:
     """The current authorization generation, or None when Redis cannot say (then: no cache)."""
     try:
-        return _generation(publisher().get(AUTH_GENERATION))
+        return _generation(core.redis.client().get(AUTH_GENERATION))
     except Exception:
         log.warning("authorization generation unavailable; token checks go to the database", exc_info=True)
         return None
@@ -99,10 +107,6 @@ def authenticate(
     expired, revoked, used from a network it does not allow, or its user is inactive.
     ``generation`` (read *before* calling) is stamped on the principal for :func:`still_valid`.
     """
-    try:
-        from models_admin.tokens import authenticate_token
-    except ImportError:  # governance tokens not built yet: nothing authenticates
-        return None
     token = authenticate_token(secret, remote_addr=remote_addr)
     if token is None:
         return None
@@ -119,116 +123,89 @@ def authenticate(
     return principal, token
 
 
-# The django-ninja API's authentication (sync and async), sharing the same cache.
+# The one cache of valid answers, shared by the API and the gateway of this process.
 
-
-class ApiError(Exception):
-    """An error an API handler answers directly (status, stable code, message, field)."""
-
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who calls the API: a user, through a token (``token`` set) or a browser session."""
-
-    user: Any
-    token: Any = None
-
-    def actor(self) -> Any:
-        from models_admin.audit import Actor
-
-        if self.token is not None:
-            return Actor.for_token(self.token)
-        return Actor(user=self.user, source="api")
-
-    def may(self, action: str) -> bool:
-        from models_admin.roles import has_permission
-
-        return has_permission(self.user, action, token=self.token)
-
-
-TOKEN_CACHE_S = 10.0
+TOKEN_CACHE_MAX = 10_000
 _token_cache: dict[str, tuple[float, tuple[Principal, Any]]] = {}
 
 
-def _cache_get(key: str) -> tuple[Principal, Any] | None:
+def cached(key: str, current: int | None) -> tuple[Principal, Any] | None:
+    """The cached answer under ``key`` (:func:`cache_key`) if it may still stand (:func:`still_valid`)."""
     hit = _token_cache.get(key)
-    if hit is None or hit[0] < time.monotonic():
+    if hit is None or hit[0] < time.monotonic() or not still_valid(hit[1], current):
         return None
     return hit[1]
 
 
-def _cached_authenticate(secret: str, remote_addr: str | None) -> tuple[Principal, Any] | None:
-    """:func:`authenticate` behind a short cache (valid answers only, see :func:`still_valid`).
-    Database on a miss."""
+def remember(key: str, result: tuple[Principal, Any] | None, current: int | None) -> None:
+    """Keep a valid answer computed under generation ``current`` (never without one)."""
+    if result is None or current is None:
+        return
+    if len(_token_cache) >= TOKEN_CACHE_MAX:
+        _token_cache.clear()
+    _token_cache[key] = (time.monotonic() + float(settings.HUB_TOKEN_CACHE_S), result)
+
+
+def authenticate_cached(secret: str, remote_addr: str | None) -> tuple[Principal, Any] | None:
+    """:func:`authenticate` behind the cache: the database only on a miss (sync callers)."""
     key = cache_key(secret, remote_addr)
     current = generation()
-    hit = _cache_get(key)
-    if hit is not None and still_valid(hit, current):
+    hit = cached(key, current)
+    if hit is not None:
         return hit
     result = authenticate(secret, remote_addr, current)
-    if result is not None and current is not None:
-        if len(_token_cache) > 10_000:
-            _token_cache.clear()
-        _token_cache[key] = (time.monotonic() + TOKEN_CACHE_S, result)
+    remember(key, result, current)
     return result
 
 
 def forget_tokens() -> None:
-    """Drop every cached token answer (a token changed somewhere)."""
+    """Drop every cached answer (a token changed somewhere)."""
     _token_cache.clear()
 
 
-def _remote(request: Any) -> str | None:
-    remote = request.META.get("REMOTE_ADDR")
-    return str(remote) if remote else None
+# Who may do what changed: bump the generation (after commit), so no cached answer stands.
 
 
-def _no_response(request: Any) -> Any:
-    return None
+def bump_generation() -> None:
+    """Make every cached answer, in every process, stale once the current transaction commits."""
+
+    def bump() -> None:
+        try:
+            core.redis.client().incr(AUTH_GENERATION)
+        except Exception:  # without Redis nothing is cached either (generation() is None)
+            log.warning("authorization generation not bumped", exc_info=True)
+
+    transaction.on_commit(bump)
 
 
-def _no_view(request: Any) -> Any:
-    return None
+def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    bump_generation()
 
 
-def _session_caller(request: Any) -> Caller | None:
-    from django.middleware.csrf import CsrfViewMiddleware
-
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
-        reason = CsrfViewMiddleware(_no_response).process_view(request, _no_view, (), {})
-        if reason is not None:
-            raise ApiError(403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header")
-    return Caller(user=user)
+def _user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # Active, superuser, staff: who may do what. A login only stamps last_login.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    bump_generation()
 
 
-def _token_caller(request: Any) -> Caller | None:
-    secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION"))
-    if secret is None:
-        return None
-    hit = _cached_authenticate(secret, _remote(request))
-    if hit is None:
-        raise ApiError(401, "invalid_api_key", "invalid, expired or revoked API token")
-    return Caller(user=hit[1].user, token=hit[1])
+def _membership_changed(sender: Any, action: str = "", **kwargs: Any) -> None:
+    # A user's roles (groups) or a role's permissions.
+    if action in ("post_add", "post_remove", "post_clear"):
+        bump_generation()
 
 
-class ApiAuth(HttpBearer):
-    """Bearer token first, else the session (with CSRF). ``request.auth`` is a :class:`Caller`."""
-
-    def __call__(self, request: Any) -> Caller | None:
-        return _token_caller(request) or _session_caller(request)
-
-    def authenticate(self, request: Any, token: str) -> Caller | None:
-        return _token_caller(request)
-
-
-api_auth = ApiAuth()
+def connect_signals() -> None:
+    """Bump the generation on any change to a token, a user, a role or a role's permissions.
+    Called from ``ModelsAdminConfig.ready()`` in every process that writes these rows."""
+    post_save.connect(_token_changed, sender=ApiToken, dispatch_uid="credentials-ApiToken-save")
+    post_delete.connect(_token_changed, sender=ApiToken, dispatch_uid="credentials-ApiToken-delete")
+    post_save.connect(_user_saved, sender=User, dispatch_uid="credentials-User-save")
+    post_delete.connect(_token_changed, sender=User, dispatch_uid="credentials-User-delete")
+    post_delete.connect(_token_changed, sender=Group, dispatch_uid="credentials-Group-delete")
+    m2m_changed.connect(
+        _membership_changed, sender=User.groups.through, dispatch_uid="credentials-User-groups"
+    )
+    m2m_changed.connect(
+        _membership_changed, sender=Group.permissions.through, dispatch_uid="credentials-Group-permissions"
+    )

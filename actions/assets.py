@@ -1,9 +1,9 @@
-"""Catalog services: every write to assets goes through these functions.
+"""Asset actions: save (as a draft revision), import, retire; and the export they mirror.
 
 Each is atomic and a no-op when nothing changes. Callers (views, API handlers,
-commands) parse, then call one of these; the services authorize the actor themselves.
-Saving a document makes a draft revision (``models_admin.governance``): nothing is live
-until a revision is approved.
+commands) parse, then call one of these; the actions authorize the actor themselves.
+Saving a document makes a draft revision (``actions.revisions``): nothing is live until a
+revision is approved.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models_admin.audit import Actor, record
-from models_admin.governance import (
-    PermissionRefused,
+from django.utils import timezone
+
+from actions.revisions import (
     do_approve_revision,
     do_create_draft,
     do_submit_revision,
     do_withdraw_revision,
-    governed,
-    open_revision,
-    refuse_unless,
+    lock_asset,
 )
+from models_admin.audit import Actor, record
+from models_admin.governance import PermissionRefused, governed, open_revision, refuse_unless
 from models_admin.models import Asset, AuditSource, RevisionStatus
+from models_admin.signals import asset_retired
 from models_admin.validation import (
     AssetValidationError,
     FieldError,
@@ -54,7 +55,7 @@ class PlanItem:
 def do_save_asset(doc: dict[str, Any], *, actor: Actor, asset: Asset | None = None) -> tuple[Asset, bool]:
     """Save a raw document as the asset's draft revision; returns ``(asset, changed)``.
 
-    See :func:`models_admin.governance.do_create_draft` (which raises AssetValidationError,
+    See :func:`actions.revisions.do_create_draft` (which raises AssetValidationError,
     PermissionRefused, InvalidTransition). Renaming an asset (a different ``asset_id`` on an
     existing asset) is refused: ids are stable references for the gateway.
     """
@@ -158,3 +159,28 @@ def do_import_assets(
 def export_documents() -> list[dict[str, Any]]:
     """Every asset's document, ordered by ``asset_id``; re-importable as is."""
     return [canonical(asset.spec) for asset in Asset.objects.order_by("asset_id")]
+
+
+@governed
+def do_retire_asset(asset: Asset, *, actor: Actor) -> bool:
+    """Retire: never live again (``live_spec`` cleared), its runtime is asked to stop after commit,
+    its history stays. Needs ``approve``. Idempotent: False when already retired."""
+    refuse_unless(actor, "approve", object_type="asset", object_id=asset.asset_id)
+    locked = lock_asset(asset)
+    if locked.retired_at is not None:
+        return False
+    before = locked.live_spec
+    locked.retired_at = timezone.now()
+    locked.live_spec = None
+    locked.save()
+    record(
+        "asset.retire",
+        actor=actor,
+        object_type="asset",
+        object_id=locked.asset_id,
+        before=before,
+        after={"retired_at": locked.retired_at.isoformat()},
+    )
+    asset.retired_at, asset.live_spec = locked.retired_at, None
+    asset_retired.send(sender=Asset, asset_id=locked.asset_id)
+    return True

@@ -10,10 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hub.env import env_list
-from models_admin.tokens import authenticate_token
-
-DEFAULT_NETWORKS = ["127.0.0.1/32", "::1/128"]
+from models_admin.credentials import authenticate_cached, bearer_secret
+from runtimes.metrics.prometheus import render
 
 
 @cache
@@ -23,10 +21,7 @@ def _networks(raw: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.I
 
 def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """``HUB_METRICS_ALLOWED_NETWORKS`` (comma-separated CIDRs; empty: token only)."""
-    raw = getattr(settings, "HUB_METRICS_ALLOWED_NETWORKS", None)
-    if raw is None:
-        raw = env_list("HUB_METRICS_ALLOWED_NETWORKS", DEFAULT_NETWORKS)
-    return _networks(tuple(raw))
+    return _networks(tuple(settings.HUB_METRICS_ALLOWED_NETWORKS))
 
 
 def _from_allowed_network(remote_addr: str | None) -> bool:
@@ -50,15 +45,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     403 for a token that is not valid here or lacks the ``read`` scope."""
     remote_addr = request.META.get("REMOTE_ADDR")
     if not _from_allowed_network(remote_addr):
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = bearer_secret(request.headers.get("Authorization"))
+        if secret is None:
             return _refusal(
                 401,
                 "metrics: send 'Authorization: Bearer <token>' (read scope) or scrape from an allowed network",
             )
-        token = authenticate_token(secret.strip(), remote_addr=remote_addr)
-        if token is None or not token.has_scope("read"):
+        hit = authenticate_cached(secret, remote_addr)
+        if hit is None or not hit[1].has_scope("read"):
             return _refusal(403, "metrics: the token is not valid here or lacks the 'read' scope")
-    from runtimes.metrics.prometheus import render
-
     return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)

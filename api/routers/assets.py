@@ -1,7 +1,7 @@
-"""API router: assets (list, get, create, update, retire), YAML import, revisions and approvals.
+"""API router: assets (list, get, create, update, retire), YAML import, an asset's revisions.
 
-Handlers parse, authorize (the services check roles and token scopes again, and audit),
-and call one governance service. Creating or updating an asset writes a draft revision;
+Handlers parse, authorize (the actions check roles and token scopes again, and audit),
+and call one action (``actions.assets``, ``actions.revisions``). Creating or updating an asset writes a draft revision;
 nothing becomes live until an approver approves it.
 """
 
@@ -15,45 +15,27 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 from ninja.params.functions import Path, Query
 
-from models_admin import governance
-from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
-from models_admin.models import Asset, AssetRevision, RevisionStatus
-from models_admin.schemas import (
-    ApproveIn,
+from actions.assets import AssetImportError, do_import_assets, do_retire_asset, plan_import
+from actions.revisions import do_create_draft
+from api.asset_schemas import (
     AssetOut,
     AssetPage,
     DocumentIn,
     ImportIn,
     ImportOut,
-    RejectIn,
     RevisionOut,
 )
-from models_admin.services import AssetImportError, do_import_assets, plan_import
-from models_admin.validation import AssetValidationError, FieldError
+from api.auth import require
+from api.errors import ApiError
+from api.runtime_schemas import with_errors
+from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
+from models_admin.models import Asset, AssetRevision
 from models_admin.yaml_io import DocumentLoadError, parse_documents
-from runtimes.api import require
-from runtimes.gateway.auth import ApiError
-from runtimes.schemas import with_errors
 
 router = Router(tags=["assets"])
-revisions_router = Router(tags=["revisions"])
 
 AssetId = Path(..., min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
-RevisionId = Path(..., ge=1, le=2**31 - 1)
 NoNul = r"^[^\x00]*$"
-
-
-def _no_nul(value: Any, path: str = "document") -> None:
-    """PostgreSQL cannot store NUL in text or JSON: refuse it with the field's name."""
-    if isinstance(value, str) and "\x00" in value:
-        raise AssetValidationError([FieldError(path, "must not contain NUL characters")])
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key, path)
-            _no_nul(item, f"{path}.{key}" if path != "document" else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _no_nul(item, f"{path}[{i}]")
 
 
 def _asset_out(asset: Asset) -> dict[str, Any]:
@@ -71,7 +53,7 @@ def _asset_out(asset: Asset) -> dict[str, Any]:
     }
 
 
-def _revision_out(revision: AssetRevision) -> dict[str, Any]:
+def revision_out(revision: AssetRevision) -> dict[str, Any]:
     def name(user: Any) -> str | None:
         return user.get_username() if user is not None else None
 
@@ -129,8 +111,6 @@ def import_assets(request: HttpRequest, body: ImportIn) -> dict[str, Any]:
     who = require(request, "edit")
     try:
         documents = parse_documents(body.yaml, "upload")
-        for doc in documents:
-            _no_nul(doc.data)
         plan = plan_import(documents) if body.dry_run else do_import_assets(documents, actor=who.actor())
     except DocumentLoadError as exc:
         raise ApiError(422, "validation_error", str(exc), field="yaml") from exc
@@ -160,23 +140,21 @@ def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
 @router.post("", response=with_errors(RevisionOut, 201), summary="Create an asset (as a draft revision)")
 def create_asset(request: HttpRequest, body: DocumentIn) -> Status[dict[str, Any]]:
     who = require(request, "edit")
-    _no_nul(body.document)
     asset_id = body.document.get("asset_id")
     if isinstance(asset_id, str) and Asset.objects.filter(asset_id=asset_id).exists():
         raise ApiError(
             409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
         )
-    revision, _ = governance.do_create_draft(body.document, actor=who.actor())
-    return Status(201, _revision_out(revision))
+    revision, _ = do_create_draft(body.document, actor=who.actor())
+    return Status(201, revision_out(revision))
 
 
 @router.put("/{asset_id}", response=with_errors(RevisionOut), summary="Update an asset (its draft revision)")
 def update_asset(request: HttpRequest, body: DocumentIn, asset_id: str = AssetId) -> dict[str, Any]:
     who = require(request, "edit")
-    _no_nul(body.document)
     asset = get_object_or_404(Asset, asset_id=asset_id)
-    revision, _ = governance.do_create_draft(body.document, actor=who.actor(), asset=asset)
-    return _revision_out(revision)
+    revision, _ = do_create_draft(body.document, actor=who.actor(), asset=asset)
+    return revision_out(revision)
 
 
 @router.post(
@@ -185,7 +163,7 @@ def update_asset(request: HttpRequest, body: DocumentIn, asset_id: str = AssetId
 def retire_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     who = require(request, "approve")
     asset = get_object_or_404(Asset, asset_id=asset_id)
-    governance.do_retire_asset(asset, actor=who.actor())
+    do_retire_asset(asset, actor=who.actor())
     asset.refresh_from_db()
     return _asset_out(asset)
 
@@ -201,70 +179,4 @@ def asset_revisions(request: HttpRequest, asset_id: str = AssetId) -> list[dict[
     rows = AssetRevision.objects.filter(asset=asset).select_related(
         "asset", "author", "submitted_by", "decided_by"
     )
-    return [_revision_out(r) for r in rows.order_by("-number")]
-
-
-@revisions_router.get(
-    "", response=with_errors(list[RevisionOut]), summary="Revisions by status (default: the approval queue)"
-)
-def list_revisions(
-    request: HttpRequest,
-    status: RevisionStatus = RevisionStatus.SUBMITTED,
-    limit: int = Query(100, ge=1, le=500),
-) -> list[dict[str, Any]]:
-    require(request, "view")
-    rows = AssetRevision.objects.filter(status=status).select_related(
-        "asset", "author", "submitted_by", "decided_by"
-    )
-    return [_revision_out(r) for r in rows.order_by("submitted_at", "id")[:limit]]
-
-
-@revisions_router.get("/{revision_id}", response=with_errors(RevisionOut), summary="One revision")
-def get_revision(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
-    require(request, "view")
-    return _revision_out(get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id))
-
-
-# The permission each decision needs (the service checks it again, and audits a refusal).
-# Asking for it here, not "view", lets a token scoped for exactly this (``write`` or
-# ``approve``) do it, and refuses a caller without it before looking the revision up.
-DECISION_ACTION = {"submit": "edit", "withdraw": "edit", "approve": "approve", "reject": "approve"}
-
-
-def _decide(request: HttpRequest, revision_id: int, verb: str, **kwargs: Any) -> dict[str, Any]:
-    who = require(request, DECISION_ACTION[verb])
-    revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
-    service = getattr(governance, f"do_{verb}_revision")
-    service(revision, actor=who.actor(), **kwargs)
-    revision.refresh_from_db()
-    return _revision_out(revision)
-
-
-@revisions_router.post(
-    "/{revision_id}/submit", response=with_errors(RevisionOut), summary="Submit a draft for approval"
-)
-def submit(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
-    return _decide(request, revision_id, "submit")
-
-
-@revisions_router.post(
-    "/{revision_id}/withdraw", response=with_errors(RevisionOut), summary="Withdraw a submitted revision"
-)
-def withdraw(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
-    return _decide(request, revision_id, "withdraw")
-
-
-@revisions_router.post(
-    "/{revision_id}/approve",
-    response=with_errors(RevisionOut),
-    summary="Approve the reviewed content (its digest; four eyes): it goes live",
-)
-def approve(request: HttpRequest, body: ApproveIn, revision_id: int = RevisionId) -> dict[str, Any]:
-    return _decide(request, revision_id, "approve", digest=body.digest, comment=body.comment)
-
-
-@revisions_router.post(
-    "/{revision_id}/reject", response=with_errors(RevisionOut), summary="Reject with a comment"
-)
-def reject(request: HttpRequest, body: RejectIn, revision_id: int = RevisionId) -> dict[str, Any]:
-    return _decide(request, revision_id, "reject", comment=body.comment)
+    return [revision_out(r) for r in rows.order_by("-number")]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.celery import app
+from celery import shared_task
+
 from runtimes import lifecycle
 
 
@@ -24,23 +25,23 @@ def _guarded(task: Any, asset_id: str, work: Any) -> Any:
             lifecycle.end_delivery(task_id)
 
 
-@app.task(name="runtimes.reconcile_asset", bind=True)
+@shared_task(name="runtimes.reconcile_asset", bind=True)
 def reconcile_asset(self: Any, asset_id: str) -> str | None:
     result: str | None = _guarded(self, asset_id, lifecycle.reconcile)
     return result
 
 
-@app.task(name="runtimes.check_asset_health", bind=True)
+@shared_task(name="runtimes.check_asset_health", bind=True)
 def check_asset_health(self: Any, asset_id: str) -> str | None:
     result: str | None = _guarded(self, asset_id, lifecycle.check_health)
     return result
 
 
-@app.task(name="runtimes.reconcile_all")
+@shared_task(name="runtimes.reconcile_all")
 def reconcile_all() -> int:
     return lifecycle.reconcile_all()
 
 
-@app.task(name="runtimes.check_health_all")
+@shared_task(name="runtimes.check_health_all")
 def check_health_all() -> int:
     return lifecycle.check_health_all()

@@ -28,7 +28,6 @@ from models_admin.audit import Actor
 from models_admin.models import Asset, AuditSource
 from runtimes import leases
 from runtimes.errors import SpawnFailed
-from runtimes.launcher import ProcessHandle
 from runtimes.lifecycle import clock, config, dispatch, pickup, runner
 from runtimes.lifecycle.errors import InvalidTransition, NotRunnable
 from runtimes.lifecycle.locks import asset_lock
@@ -36,6 +35,7 @@ from runtimes.lifecycle.policy import Policy, policy_for, wake_refusal
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
+from runtimes.protocols.managed import ProcessHandle
 
 log = logging.getLogger(__name__)
 S = ObservedState

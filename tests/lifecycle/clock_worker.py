@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from tests.lifecycle import shared_clock
-
 if __name__ == "__main__":
-    shared_clock.install()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
+    import django
+
+    django.setup()
     from celery.__main__ import main
 
+    from tests.lifecycle import shared_clock
+
+    shared_clock.install()
     sys.argv = ["celery", *sys.argv[1:]]
     sys.exit(main())

@@ -86,7 +86,7 @@ def main() -> None:
         for name, url, headers in cases:
             results[name] = summary(measure(client, url, args.requests, **headers))
         # Where the time goes: the one batched live-rates read the page makes (metrics' code).
-        from models_admin import catalog
+        from models_admin.ui import models_list as catalog
         from runtimes.metrics import live_rates
 
         groups = catalog.models_page(catalog.ModelsQuery.from_params({}))

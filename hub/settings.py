@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, so the user is known for its page; still before any view (or CSRF check) reads the body.
-    "models_admin.middleware.BodyLimitMiddleware",
+    "hub.middleware.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "hub.urls"

@@ -12,5 +12,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", api.urls),  # /api/v1/…, /api/openapi.json, /api/docs
-    path("", include("models_admin.urls")),
+    path("", include("models_admin.ui.urls")),
 ]

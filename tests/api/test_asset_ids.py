@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 
 from api.app import api
-from models_admin.asset_form import AssetForm
 from models_admin.asset_ids import ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset
+from models_admin.ui.asset_form import AssetForm
 from models_admin.validation import AssetValidationError, validate_asset_document
 from runtimes.models import RuntimeState
 from tests.api.test_authorization_matrix import ROWS, World, call, token_client

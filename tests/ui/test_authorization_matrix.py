@@ -1,5 +1,5 @@
 """The Hub-UI's authorization matrix: every page (GET) and every action (POST) of
-``models_admin.urls``, by every role, through Django's test client with CSRF enforced.
+``models_admin.ui.urls``, by every role, through Django's test client with CSRF enforced.
 
 Anonymous people are sent to log in (302 to ``/login/?next=…``); a role lacking the
 permission gets 403 (404 for someone else's token, whose existence is not shown); allowed
@@ -24,7 +24,7 @@ from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset, AssetRevision, RevisionStatus
 from models_admin.roles import ROLE_ACTIONS, role_of
-from models_admin.urls import urlpatterns
+from models_admin.ui.urls import urlpatterns
 from runtimes.models import RuntimeState
 from tests.governance.factories import (
     ROLES_UNDER_TEST,
@@ -108,7 +108,7 @@ Done = Callable[[World, Any], bool]
 
 @dataclass(frozen=True)
 class Row:
-    name: str  # the URL's name in models_admin.urls
+    name: str  # the URL's name in models_admin.ui.urls
     need: str  # a role action (roles.ACTIONS) or "signed-in"
     status: int  # what an allowed person gets
     build: Build  # -> (url, POST data or None for a GET)

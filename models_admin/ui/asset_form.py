@@ -17,132 +17,29 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_RULE
-from models_admin.interfaces import InterfaceSpec, MetadataField, all_interfaces, get_interface
-from models_admin.validation import DESIRED_STATES, AssetValidationError, FieldError
+from models_admin.interfaces import InterfaceSpec, all_interfaces, get_interface
+from models_admin.ui.asset_form_sections import interface_fields, lifecycle_fields, runtime_fields
+from models_admin.ui.form_fields import (
+    SEP,
+    ArgvField,
+    field_name,
+)
+from models_admin.validation import AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, dump_document, parse_document
 from runtimes import registry
 
 TABS = ("form", "yaml")
-SEP = "__"  # form field names are document paths with "." spelled "__" (HTML ids stay selector-safe)
 LAUNCH = "runtime__launch__"
 PICKERS = ("interface", "runtime__kind")  # changing one redraws the fields that depend on it
 # Metadata keys some interface declares: the structured tab owns them (shows or drops them).
 _SPEC_KEYS = frozenset(f.name for s in all_interfaces() for f in s.metadata)
-_RUNTIME_LABELS = {
-    "model": "Model",
-    "base_url": "Base URL",
-    "host": "Host",
-    "api_key_env": "API key from environment variable",
-    "api_key_file": "API key from file",
-}
-_ACRONYMS = {"id", "gpu", "url", "qps", "vram", "gb"}
 _INDEX = re.compile(r"\[\d+\]")
-
-
-def _name(path: str) -> str:
-    return path.replace(".", SEP)
-
-
-def _number(value: float | None) -> float | int | None:
-    """Whole numbers stay ints, so a document round-trips through the form unchanged."""
-    if value is None:
-        return None
-    return int(value) if float(value).is_integer() else value
-
-
-class NumberField(forms.FloatField):
-    def to_python(self, value: Any) -> float | int | None:  # type: ignore[override]
-        return _number(super().to_python(value))
-
-
-class ListField(forms.CharField):
-    """Comma-separated values → a list of strings."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return ", ".join(str(v) for v in value) if isinstance(value, list) else value
-
-    def to_python(self, value: Any) -> list[str] | None:  # type: ignore[override]
-        text = super().to_python(value)
-        items = [part.strip() for part in text.split(",") if part.strip()] if text else []
-        return items or None
-
-
-class ArgvField(forms.CharField):
-    """A command line split as a POSIX shell would split it (it is never run by one) → argv."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return shlex.join(value) if isinstance(value, list) else value
-
-    def to_python(self, value: Any) -> list[str] | None:  # type: ignore[override]
-        text = super().to_python(value)
-        try:
-            argv = shlex.split(text) if text else []
-        except ValueError as exc:
-            raise forms.ValidationError(f"cannot split into arguments: {exc}") from None
-        return argv or None
-
-
-class EnvField(ArgvField):
-    """``NAME=value`` pairs separated by spaces (quote values with spaces) → a mapping."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return shlex.join(f"{k}={v}" for k, v in value.items())
-        return value
-
-    def to_python(self, value: Any) -> dict[str, str] | None:  # type: ignore[override]
-        pairs = super().to_python(value) or []
-        bad = [p for p in pairs if "=" not in p]
-        if bad:
-            raise forms.ValidationError(f"write NAME=value, not {bad[0]!r}")
-        return dict(p.split("=", 1) for p in pairs) or None
-
-
-class InterfacePicks(forms.Field):
-    """The chosen interface names, as posted (the validator checks them)."""
-
-    widget = forms.CheckboxSelectMultiple
-
-    def to_python(self, value: Any) -> list[str]:
-        if value in (None, ""):
-            return []
-        return [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
-
-
-def _label(name: str) -> str:
-    """``embedding_dim`` → "Embedding dim", ``gpu_required`` → "GPU required"."""
-    words = [w.upper() if w in _ACRONYMS else w for w in name.split("_")]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
-def _select(choices: list[tuple[str, str]]) -> forms.Select:
-    return forms.Select(choices=choices)
-
-
-def _metadata_field(field: MetadataField) -> forms.Field:
-    """An input for one metadata field of an interface spec: typed, labelled, with its help."""
-    label = _label(field.name)
-    options: dict[str, Any] = {"label": label, "required": False, "help_text": field.help}
-    if field.type == "int":
-        return forms.IntegerField(**options)
-    if field.type == "float":
-        return NumberField(**options)
-    if field.type == "bool":
-        return forms.NullBooleanField(**options)
-    if field.type == "list":
-        options["help_text"] = f"{field.help} Comma-separated.".strip()
-        return ListField(**options)
-    if field.choices:
-        return forms.CharField(widget=_select([("", "—"), *((c, c) for c in field.choices)]), **options)
-    return forms.CharField(**options)
 
 
 @dataclass
@@ -211,9 +108,9 @@ class AssetForm(forms.Form):
             self.fields["asset_id"].help_text = "Ids cannot change once created."
         self.specs = self._picked_interfaces(posted, document)
         self.kind = self._picked_kind(posted, document)
-        self._add_interface_fields()
-        self._add_runtime_fields()
-        self._add_lifecycle_fields()
+        picked, self.metadata_names = interface_fields(self.specs)
+        runtime, self.runtime_names = runtime_fields(self.kind, self.may_launch)
+        self.fields.update({**picked, **runtime, **lifecycle_fields(self.specs)})
 
     # ---- which fields -----------------------------------------------------------------------
 
@@ -237,96 +134,11 @@ class AssetForm(forms.Form):
     @staticmethod
     def _picked_kind(posted: Any, document: dict[str, Any]) -> str | None:
         if posted is not None:
-            kind = posted.get(_name("runtime.kind"))
+            kind = posted.get(field_name("runtime.kind"))
         else:
             runtime = document.get("runtime")
             kind = runtime.get("kind") if isinstance(runtime, dict) else None
         return kind if kind in registry.runtime_kinds() else None
-
-    def _add_interface_fields(self) -> None:
-        choices = [(s.name, f"{s.name} — {s.description}") for s in _latest_interfaces()]
-        self.fields["interface"] = InterfacePicks(
-            label="Interface",
-            required=False,
-            widget=forms.CheckboxSelectMultiple(choices=choices),
-            help_text="What the model serves; pick more than one for a model that does both.",
-        )
-        self.metadata_names: list[str] = []
-        for spec in self.specs:
-            for field in spec.metadata:
-                if field.name not in self.metadata_names:
-                    self.metadata_names.append(field.name)
-                    self.fields[_name(f"metadata.{field.name}")] = _metadata_field(field)
-
-    def _add_runtime_fields(self) -> None:
-        kinds = [("", "None — catalogued only, not routable")]
-        for kind in registry.runtime_kinds():
-            served = ", ".join(sorted(registry.capabilities_of(kind)))
-            kinds.append((kind, f"{kind} ({served}{'; launchable' if registry.is_launchable(kind) else ''})"))
-        self.fields[_name("runtime.kind")] = forms.CharField(
-            label="Runtime kind",
-            required=False,
-            widget=_select(kinds),
-            help_text="How the hub reaches the model.",
-        )
-        self.runtime_names: list[str] = []
-        if self.kind is None:
-            return
-        for name, info in registry.config_model(self.kind).model_fields.items():
-            if name in ("kind", "launch"):
-                continue
-            self.runtime_names.append(name)
-            label = _RUNTIME_LABELS.get(name, _label(name))
-            self.fields[_name(f"runtime.{name}")] = forms.CharField(
-                label=label + (" (required)" if info.is_required() else ""),
-                required=False,
-                help_text=(info.description or "").capitalize(),
-            )
-        if registry.is_launchable(self.kind):
-            # Non-admins carry the current launch in hidden inputs: an edit keeps it unchanged.
-            widget = None if self.may_launch else forms.HiddenInput
-            self.fields[_name("runtime.launch.command")] = ArgvField(
-                label="Launch command",
-                required=False,
-                help_text="A process the hub starts, e.g. llama-server -m /models/x.gguf (the launcher adds "
-                "host and port). Never run by a shell; the executable must be on the allow-list.",
-                widget=widget,
-            )
-            self.fields[_name("runtime.launch.env")] = EnvField(
-                label="Launch environment",
-                required=False,
-                help_text="NAME=value pairs, space-separated.",
-                widget=widget,
-            )
-            self.fields[_name("runtime.launch.ready_timeout_s")] = NumberField(
-                label="Ready timeout (s)", required=False, help_text="Empty: 300.", widget=widget
-            )
-
-    def _add_lifecycle_fields(self) -> None:
-        lifecycle = self.specs[0].lifecycle_defaults if self.specs else {}
-        policy = self.specs[0].policy_defaults if self.specs else {}
-        default = (
-            f"Interface default ({lifecycle['desired']})" if "desired" in lifecycle else "Interface default"
-        )
-        self.fields[_name("lifecycle.desired")] = forms.CharField(
-            label="Desired state",
-            required=False,
-            widget=_select([("", default), *((s, s) for s in DESIRED_STATES)]),
-            help_text="running: always up; on-demand: woken by a request, slept when idle; stopped.",
-        )
-        self.fields[_name("lifecycle.auto_sleep_min")] = forms.IntegerField(
-            label="Auto-sleep after (min)",
-            required=False,
-            help_text=_default_help(lifecycle, "auto_sleep_min", "0: never"),
-        )
-        self.fields[_name("policy.max_concurrency")] = forms.IntegerField(
-            label="Max concurrency",
-            required=False,
-            help_text=_default_help(policy, "max_concurrency", "requests at once"),
-        )
-        self.fields[_name("resources.gpu_required")] = forms.BooleanField(label="Needs a GPU", required=False)
-        self.fields[_name("resources.min_vram_gb")] = NumberField(label="Min VRAM (GB)", required=False)
-        self.fields[_name("resources.disk_gb")] = NumberField(label="Disk (GB)", required=False)
 
     # ---- initial values ---------------------------------------------------------------------
 
@@ -345,11 +157,11 @@ class AssetForm(forms.Form):
         for block in ("metadata", "lifecycle", "policy", "resources", "runtime"):
             values = doc.get(block)
             for key, value in values.items() if isinstance(values, dict) else ():
-                initial[_name(f"{block}.{key}")] = value
+                initial[field_name(f"{block}.{key}")] = value
         runtime = doc.get("runtime")
         launch = runtime.get("launch") if isinstance(runtime, dict) else None
         for key, value in launch.items() if isinstance(launch, dict) else ():
-            initial[_name(f"runtime.launch.{key}")] = value
+            initial[field_name(f"runtime.launch.{key}")] = value
         return initial
 
     # ---- parsing ----------------------------------------------------------------------------
@@ -402,7 +214,7 @@ class AssetForm(forms.Form):
         kept = doc.get("metadata")
         metadata = {k: v for k, v in kept.items() if k not in _SPEC_KEYS} if isinstance(kept, dict) else {}
         for name in self.metadata_names:
-            _put(metadata, name, data.get(_name(f"metadata.{name}")))
+            _put(metadata, name, data.get(field_name(f"metadata.{name}")))
         _put(doc, "metadata", metadata)
         for block, keys in (
             ("lifecycle", ("desired", "auto_sleep_min")),
@@ -411,21 +223,21 @@ class AssetForm(forms.Form):
         ):
             values: dict[str, Any] = {}
             for key in keys:
-                _put(values, key, data.get(_name(f"{block}.{key}")))
+                _put(values, key, data.get(field_name(f"{block}.{key}")))
             _put(doc, block, values)
         _put(doc, "runtime", self._runtime(data))
         return doc
 
     def _runtime(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        kind = data.get(_name("runtime.kind"))
+        kind = data.get(field_name("runtime.kind"))
         if not kind:
             return None
         runtime: dict[str, Any] = {"kind": kind}
         for name in self.runtime_names:
-            _put(runtime, name, data.get(_name(f"runtime.{name}")))
+            _put(runtime, name, data.get(field_name(f"runtime.{name}")))
         launch: dict[str, Any] = {}
         for key in ("command", "env", "ready_timeout_s"):
-            _put(launch, key, data.get(_name(f"runtime.launch.{key}")))
+            _put(launch, key, data.get(field_name(f"runtime.launch.{key}")))
         _put(runtime, "launch", launch)
         return runtime
 
@@ -440,7 +252,7 @@ class AssetForm(forms.Form):
         if self.tab == "yaml":
             self.add_error("document", str(error))
             return
-        name = _name(_INDEX.sub("", error.path))
+        name = field_name(_INDEX.sub("", error.path))
         if name in self.fields and not self.fields[name].widget.is_hidden:
             self.add_error(name, error.message)
             return
@@ -474,17 +286,17 @@ class AssetForm(forms.Form):
         ]
         shown: set[str] = set()
         for spec in self.specs:
-            names = [n for f in spec.metadata if (n := _name(f"metadata.{f.name}")) not in shown]
+            names = [n for f in spec.metadata if (n := field_name(f"metadata.{f.name}")) not in shown]
             shown.update(names)
             sections.append(Section(f"metadata-{spec.name}", f"{spec.name} metadata", visible(*names)))
         runtime = visible(
-            *(n for n in self.fields if n.startswith(_name("runtime.")) and not n.startswith(LAUNCH))
+            *(n for n in self.fields if n.startswith(field_name("runtime.")) and not n.startswith(LAUNCH))
         )
         launch = visible(*(n for n in self.fields if n.startswith(LAUNCH)))
         note = ""
         if self.kind is not None and registry.is_launchable(self.kind) and not launch:
             note = "Only an admin may set how the hub launches this runtime."
-            command = self[_name("runtime.launch.command")].value()
+            command = self[field_name("runtime.launch.command")].value()
             if command:
                 note += f" It launches: {ArgvField().prepare_value(command)}"
         sections.append(Section("runtime", "Runtime", runtime + launch, note))
@@ -512,17 +324,3 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target.pop(key, None)
     else:
         target[key] = value
-
-
-def _default_help(defaults: dict[str, Any], key: str, meaning: str) -> str:
-    if key in defaults:
-        return f"Empty: the interface default, {defaults[key]} ({meaning})."
-    return f"Empty: the interface default ({meaning})."
-
-
-def _latest_interfaces() -> list[InterfaceSpec]:
-    """One spec per interface name (its newest version), in registry order."""
-    latest: dict[str, InterfaceSpec] = {}
-    for spec in all_interfaces():
-        latest[spec.name] = spec
-    return list(latest.values())

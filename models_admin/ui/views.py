@@ -25,13 +25,15 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from actions.assets import AssetImportError, do_import_assets, plan_import
 from actions.revisions import do_approve_revision, do_create_draft, do_reject_revision, do_submit_revision
 from actions.tokens import do_create_token, do_revoke_token
-from models_admin import catalog, governance
+from models_admin import governance
 from models_admin import tokens as tokens_service
-from models_admin.asset_form import AssetForm
-from models_admin.forms import ImportForm, RejectForm, TokenForm
 from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry
 from models_admin.roles import scopes_allowed
-from models_admin.ui import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
+from models_admin.ui import asset_page
+from models_admin.ui import models_list as catalog
+from models_admin.ui.asset_form import AssetForm
+from models_admin.ui.forms import ImportForm, RejectForm, TokenForm
+from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
 from models_admin.validation import AssetValidationError, FieldError, canonical
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes import lifecycle
@@ -94,7 +96,7 @@ def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
     require(request, "view")
     asset = get_object_or_404(catalog.annotated_assets(), asset_id=asset_id)
     if _is_htmx(request) and request.GET.get("part") == "status":
-        runtime = catalog.runtime_panel(asset)
+        runtime = asset_page.runtime_panel(asset)
         context = {
             "asset": asset,
             "runtime": runtime,
@@ -107,12 +109,12 @@ def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
             return HttpResponseStopPolling(response.content)
         return response
     if _is_htmx(request) and request.GET.get("part") == "log":
-        runtime = catalog.runtime_panel(asset)
+        runtime = asset_page.runtime_panel(asset)
         context = {"asset": asset, "runtime": runtime, "log": lifecycle.runtime_log(asset)}
         response = render(request, "models_admin/model_detail.html#log", context)
         # Stop polling once nothing writes to the log any more (an action or a refresh restarts it).
         return response if runtime.live_log else HttpResponseStopPolling(response.content)
-    context = catalog.asset_page(asset)
+    context = asset_page.asset_page(asset)
     context.update(
         {
             "can_operate": can(request, "operate"),
@@ -163,7 +165,7 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
     require(request, "edit")
     asset = get_object_or_404(Asset, asset_id=asset_id) if asset_id else None
     editing, may_launch = asset is not None, governance.may_change_launch(ui_actor(request))
-    start = canonical(asset.spec) if asset is not None else catalog.NEW_ASSET_TEMPLATE
+    start = canonical(asset.spec) if asset is not None else asset_page.NEW_ASSET_TEMPLATE
     if request.method == "GET":
         tab = request.GET.get("tab", "form")
         form = AssetForm(document=start, tab=tab, editing=editing, may_launch=may_launch)
@@ -259,7 +261,7 @@ def _problems(exc: Exception) -> list[str]:
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def approvals(request: HttpRequest) -> HttpResponse:
     require(request, "view")
-    items = catalog.approval_items(request.user)
+    items = asset_page.approval_items(request.user)
     return render(request, "models_admin/approvals.html", {"items": items, "reject_form": RejectForm()})
 
 
@@ -300,7 +302,7 @@ def approval_decide(request: HttpRequest, revision_id: int, decision: str) -> Ht
 @require_safe  # a page: a POST to it is refused (405), not rendered
 def activity(request: HttpRequest) -> HttpResponse:
     require(request, "view")
-    events = catalog.lifecycle_events(asset=None)
+    events = asset_page.lifecycle_events(asset=None)
     page = Paginator(events, 50).get_page(request.GET.get("page")) if events is not None else None
     return render(request, "models_admin/activity.html", {"page": page})
 

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 
-from models_admin import user_views, views
 from models_admin.asset_ids import ASSET_ID_PATTERN
+from models_admin.ui import user_views, views
 
 
 class AssetIdConverter:

@@ -1,6 +1,6 @@
 """Hub-UI forms. They parse; the rules live in ``models_admin.validation`` and the services.
 
-The asset form, generated from the interface specs and runtime kinds, is ``models_admin.asset_form``.
+The asset form, generated from the interface specs and runtime kinds, is ``models_admin.ui.asset_form``.
 """
 
 from __future__ import annotations

@@ -22,16 +22,11 @@ from actions.revisions import (
     lock_asset,
 )
 from models_admin.audit import Actor, record
+from models_admin.documents import canonical, diff_documents
 from models_admin.governance import PermissionRefused, governed, open_revision, refuse_unless
 from models_admin.models import Asset, AuditSource, RevisionStatus
 from models_admin.signals import asset_retired
-from models_admin.validation import (
-    AssetValidationError,
-    FieldError,
-    canonical,
-    diff_documents,
-    validate_asset_document,
-)
+from models_admin.validation import AssetValidationError, FieldError, validate_asset_document
 from models_admin.yaml_io import SourceDocument
 
 

@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from models_admin.audit import Actor, record
+from models_admin.documents import document_interfaces
 from models_admin.governance import (
     TRANSITIONS,
     ContentChanged,
@@ -30,12 +31,7 @@ from models_admin.governance import (
     self_approval_allowed,
 )
 from models_admin.models import Asset, AssetRevision, RevisionStatus
-from models_admin.validation import (
-    AssetValidationError,
-    FieldError,
-    document_interfaces,
-    validate_asset_document,
-)
+from models_admin.validation import AssetValidationError, FieldError, validate_asset_document
 
 # Row helpers ---------------------------------------------------------------------------------------
 

@@ -38,10 +38,7 @@ from models_admin.models import (
     RevisionStatus,
 )
 from models_admin.roles import actor_may, has_permission
-from models_admin.validation import (
-    AssetValidationError,
-    FieldError,
-)
+from models_admin.validation import AssetValidationError, FieldError
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,13 @@ checked when a token is made, and again each time it is used, against the owner'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 from models_admin.audit import Actor
-
-if TYPE_CHECKING:
-    from models_admin.models import ApiToken
+from models_admin.models import ApiToken, Asset
 
 ACTIONS = ("view", "operate", "edit", "approve", "admin")
 ROLES = ("viewer", "operator", "editor", "approver", "admin")
@@ -56,11 +55,6 @@ def ensure_role_groups() -> dict[str, Group]:
 
     Migration 0003 creates them; this re-creates them where a test flush (TRUNCATE) removed them.
     """
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from models_admin.models import Asset
-
     content_type = ContentType.objects.get_for_model(Asset)
     perms = {}
     for action, codename in PERMISSION_FOR_ACTION.items():

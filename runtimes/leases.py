@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
+from django.conf import settings
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -139,8 +140,6 @@ def _renewed(lease_id: str, result: Any) -> float | None:
 
 def max_ttl_s() -> float:
     """The longest a lease may be taken or renewed for (``HUB_LEASE_MAX_TTL_S``)."""
-    from django.conf import settings
-
     return float(settings.HUB_LEASE_MAX_TTL_S)
 
 

@@ -22,7 +22,7 @@ from models_admin.models import Asset
 from runtimes import leases
 from runtimes.lifecycle import do_restart_asset, do_sleep_asset, do_wake_asset
 from runtimes.lifecycle.transitions import state_of
-from runtimes.metrics import usage_summary
+from runtimes.metrics.series import usage_summary
 from runtimes.models import LifecycleEvent
 
 router = Router(tags=["lifecycle"])

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from models_admin import governance
+from models_admin.documents import canonical, diff_documents
 from models_admin.interfaces import Throughput, all_interfaces
 from models_admin.models import Asset, AssetRevision, AuditEntry
 from models_admin.roles import has_permission
@@ -25,10 +26,9 @@ from models_admin.ui.models_list import (
     state_badge,
     state_of,
 )
-from models_admin.validation import canonical, diff_documents
 from models_admin.yaml_io import dump_document
 from runtimes import lifecycle
-from runtimes.metrics import minute_series
+from runtimes.metrics.series import minute_series
 from runtimes.models import LifecycleEvent
 
 # Asset page ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from models_admin.interfaces import InterfaceSpec, all_interfaces
 from models_admin.models import Asset, AssetRevision, RevisionStatus
 from runtimes import lifecycle
 from runtimes.leases import active_counts
-from runtimes.metrics import live_rates
+from runtimes.metrics.live import live_rates
 from runtimes.models import ObservedState, RuntimeState
 
 PAGE_SIZE = 50

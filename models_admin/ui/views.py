@@ -27,6 +27,7 @@ from actions.revisions import do_approve_revision, do_create_draft, do_reject_re
 from actions.tokens import do_create_token, do_revoke_token
 from models_admin import governance
 from models_admin import tokens as tokens_service
+from models_admin.documents import canonical
 from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry
 from models_admin.roles import scopes_allowed
 from models_admin.ui import asset_page
@@ -34,7 +35,7 @@ from models_admin.ui import models_list as catalog
 from models_admin.ui.asset_form import AssetForm
 from models_admin.ui.forms import ImportForm, RejectForm, TokenForm
 from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
-from models_admin.validation import AssetValidationError, FieldError, canonical
+from models_admin.validation import AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes import lifecycle
 

@@ -943,8 +943,8 @@ def _live_models() -> list[dict[str, Any]]:
     lifecycle's wake rule (desired stopped, failed); an external runtime, which the hub
     routes to without starting it, is listed whenever it is runnable.
     """
+    from models_admin.documents import document_interfaces
     from models_admin.models import Asset
-    from models_admin.validation import document_interfaces
     from runtimes.lifecycle import policy_for, wake_refusal
 
     query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True).select_related(

@@ -130,7 +130,7 @@ def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:
 
 
 def _interfaces(doc: dict[str, Any]) -> list[str]:
-    from models_admin.validation import document_interfaces
+    from models_admin.documents import document_interfaces
 
     return document_interfaces(doc)
 

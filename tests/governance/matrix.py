@@ -33,10 +33,18 @@ from tests.governance.factories import (
     user_with_role,
 )
 
+# Who may do what, written by hand (never read from models_admin.roles): each role includes
+# the ones before it, viewer < operator < editor < approver < admin.
+VIEWERS = frozenset({"viewer", "operator", "editor", "approver", "admin"})
+OPERATORS = frozenset({"operator", "editor", "approver", "admin"})
 EDITORS = frozenset({"editor", "approver", "admin"})
 APPROVERS = frozenset({"approver", "admin"})
 ADMINS = frozenset({"admin"})
-SIGNED_IN = frozenset(ROLES_UNDER_TEST) - {"anonymous"}
+SIGNED_IN = VIEWERS
+MAY = {"view": VIEWERS, "operate": OPERATORS, "edit": EDITORS, "approve": APPROVERS, "admin": ADMINS}
+"""The roles allowed each action."""
+SCOPE_OF = {"view": "read", "operate": "operate", "edit": "write", "approve": "approve"}
+"""The token scope each action needs (admin work is never done through a token)."""
 
 
 @dataclass(frozen=True)

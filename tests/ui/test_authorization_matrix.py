@@ -23,7 +23,7 @@ from actions.tokens import do_create_token
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset, AssetRevision, RevisionStatus
-from models_admin.roles import ROLE_ACTIONS, role_of
+from models_admin.roles import role_of
 from models_admin.ui.urls import urlpatterns
 from runtimes.models import RuntimeState
 from tests.governance.factories import (
@@ -34,6 +34,7 @@ from tests.governance.factories import (
     user_for,
     user_with_role,
 )
+from tests.governance.matrix import MAY
 
 pytestmark = pytest.mark.django_db
 
@@ -321,7 +322,7 @@ ROWS: dict[str, Row] = {
 def allowed(row: Row, role: str) -> bool:
     if role == "anonymous":
         return False
-    return row.need == "signed-in" or row.need in ROLE_ACTIONS[role]
+    return row.need == "signed-in" or role in MAY[row.need]
 
 
 def browser(user: Any) -> Client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from models_admin.audit import Actor, record
 from models_admin.documents import document_interfaces
 from models_admin.governance import (
     TRANSITIONS,
+    AssetExists,
     ContentChanged,
     FourEyesViolation,
     InvalidInput,
@@ -91,7 +93,9 @@ def _rev_id(revision: AssetRevision) -> str:
 
 
 @governed
-def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) -> tuple[AssetRevision, bool]:
+def do_create_draft(
+    document: Any, *, actor: Actor, asset: Asset | None = None, new: bool = False
+) -> tuple[AssetRevision, bool]:
     """Save ``document`` as the asset's draft: creates the asset (not live) if new, updates the open
     draft in place, or starts a new draft after the newest revision. Returns ``(revision, changed)``;
     a no-op (``changed`` False) when the document equals the current one.
@@ -101,7 +105,8 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     The live revision is untouched: it keeps serving until a new one is approved.
     Raises AssetValidationError (also ``runtime.launch`` added or changed by a non-admin, see
     :func:`check_launch_change`), PermissionRefused (needs ``edit``), InvalidTransition (the open
-    revision is submitted — withdraw it first —, or the asset is retired).
+    revision is submitted — withdraw it first —, or the asset is retired), AssetExists (``new``:
+    the caller creates, and the id is taken, also by a create that raced this one).
     """
     raw_id = document.get("asset_id") if isinstance(document, dict) else None
     target = asset.asset_id if asset is not None else str(raw_id or "")
@@ -111,16 +116,22 @@ def do_create_draft(document: Any, *, actor: Actor, asset: Asset | None = None) 
     if asset is not None and asset.asset_id != asset_id:
         raise AssetValidationError([FieldError("asset_id", "cannot be changed once created")])
     locked = Asset.objects.select_for_update().filter(asset_id=asset_id).first()
+    if new and locked is not None:
+        raise AssetExists(asset_id)
     check_launch_change(normalized, locked.live_spec if locked is not None else None, actor=actor)
     if locked is None:
-        locked = Asset.objects.create(
-            asset_id=asset_id,
-            display_name=normalized["display_name"],
-            version=normalized["version"],
-            interfaces=document_interfaces(normalized),
-            spec=normalized,
-            live_spec=None,
-        )
+        try:
+            with transaction.atomic():  # a savepoint: a create racing ours must not break the transaction
+                locked = Asset.objects.create(
+                    asset_id=asset_id,
+                    display_name=normalized["display_name"],
+                    version=normalized["version"],
+                    interfaces=document_interfaces(normalized),
+                    spec=normalized,
+                    live_spec=None,
+                )
+        except IntegrityError:
+            raise AssetExists(asset_id) from None
         revision = AssetRevision.objects.create(
             asset=locked,
             number=1,

@@ -86,6 +86,14 @@ class InvalidTransition(GovernanceError):
     """The revision or asset is not in a state that allows this, or the race was lost (→ 409)."""
 
 
+class AssetExists(InvalidTransition):
+    """Creating an asset whose id is taken: never silently an edit of someone else's asset (→ 409)."""
+
+    def __init__(self, asset_id: str) -> None:
+        self.asset_id = asset_id
+        super().__init__(f"asset {asset_id!r} already exists; edit it instead")
+
+
 class ContentChanged(InvalidTransition):
     """An approval named other content than the revision holds (→ 409). Recorded in the audit
     log as ``revision.approve_refused`` (with both digests), a row that survives the rollback."""

@@ -29,6 +29,7 @@ from api.auth import require
 from api.errors import ApiError
 from api.runtime_schemas import with_errors
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
+from models_admin.governance import AssetExists
 from models_admin.models import Asset, AssetRevision
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 
@@ -140,12 +141,15 @@ def get_asset(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
 @router.post("", response=with_errors(RevisionOut, 201), summary="Create an asset (as a draft revision)")
 def create_asset(request: HttpRequest, body: DocumentIn) -> Status[dict[str, Any]]:
     who = require(request, "edit")
-    asset_id = body.document.get("asset_id")
-    if isinstance(asset_id, str) and Asset.objects.filter(asset_id=asset_id).exists():
+    try:
+        revision, _ = do_create_draft(body.document, actor=who.actor(), new=True)
+    except AssetExists as exc:
         raise ApiError(
-            409, "already_exists", f"asset {asset_id!r} exists; PUT /assets/{asset_id}", field="asset_id"
-        )
-    revision, _ = do_create_draft(body.document, actor=who.actor())
+            409,
+            "already_exists",
+            f"asset {exc.asset_id!r} exists; PUT /assets/{exc.asset_id}",
+            field="asset_id",
+        ) from None
     return Status(201, revision_out(revision))
 
 

@@ -28,6 +28,7 @@ from actions.tokens import do_create_token, do_revoke_token
 from models_admin import governance
 from models_admin import tokens as tokens_service
 from models_admin.documents import canonical
+from models_admin.governance import AssetExists
 from models_admin.models import TOKEN_SCOPES, ApiToken, Asset, AssetRevision, AuditEntry
 from models_admin.roles import scopes_allowed
 from models_admin.ui import asset_page
@@ -179,18 +180,15 @@ def model_edit(request: HttpRequest, asset_id: str | None = None) -> HttpRespons
         tab = request.POST["show"]
         redrawn = AssetForm(document=document, tab=tab, editing=editing, may_launch=may_launch)
         return _render_asset_form(request, redrawn, asset)
-    new_id = document.get("asset_id")
-    if asset is None and isinstance(new_id, str) and Asset.objects.filter(asset_id=new_id).exists():
-        # Creating must not silently become an edit of someone else's asset.
-        form.add_field_error(
-            FieldError("asset_id", f"{new_id} already exists; edit it from its page instead")
-        )
-        return _render_asset_form(request, form, asset)
     try:
         actor = ui_actor(request)
-        revision, changed = do_create_draft(document, actor=actor, asset=asset)
+        revision, changed = do_create_draft(document, actor=actor, asset=asset, new=asset is None)
         if "submit" in request.POST:
             do_submit_revision(revision, actor=actor)
+    except AssetExists as exc:
+        form.add_field_error(
+            FieldError("asset_id", f"{exc.asset_id} already exists; edit it from its page instead")
+        )
     except AssetValidationError as exc:
         form.add_validation_errors(exc)
     except DOMAIN_ERRORS as exc:

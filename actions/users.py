@@ -8,7 +8,6 @@ never written to the audit log; a generated one is returned once, to be shown on
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,7 +16,6 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
 
 from models_admin.audit import Actor, record
 from models_admin.governance import InvalidInput, PermissionRefused, governed, refuse_unless
@@ -163,28 +161,6 @@ def do_change_password(user: Any, *, old_password: str, new_password: str, actor
     locked.save(update_fields=["password"])
     user.password = locked.password
     record("user.password_change", actor=actor, object_type="user", object_id=locked.get_username())
-
-
-@dataclass(frozen=True)
-class UserRow:
-    user: User
-    role: str | None
-    superuser: bool
-
-
-def user_rows() -> list[UserRow]:
-    """Every account with its highest role, by name (two queries, whatever the count)."""
-    users = (
-        get_user_model()
-        .objects.order_by("username")
-        .prefetch_related(Prefetch("groups", queryset=Group.objects.filter(name__in=ROLES)))
-    )
-    rows = []
-    for user in users:
-        held = {g.name for g in user.groups.all()}
-        role = "admin" if user.is_superuser else next((r for r in reversed(ROLES) if r in held), None)
-        rows.append(UserRow(user=user, role=role, superuser=user.is_superuser))
-    return rows
 
 
 # Roles ---------------------------------------------------------------------------------------

@@ -112,10 +112,15 @@ def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     """The highest role ``user`` holds ("admin" for superusers), or None."""
     if user is None or not user.is_authenticated:
         return None
-    if getattr(user, "is_superuser", False):
-        return "admin"
     names = set(Group.objects.filter(user=user).values_list("name", flat=True))  # type: ignore[misc]
-    held = [r for r in ROLES if r in names]
+    return highest_role(names, superuser=bool(getattr(user, "is_superuser", False)))
+
+
+def highest_role(groups: set[str], *, superuser: bool = False) -> str | None:
+    """The highest role among the group names ``groups`` ("admin" for a superuser), or None."""
+    if superuser:
+        return "admin"
+    held = [r for r in ROLES if r in groups]
     return held[-1] if held else None
 
 

@@ -23,11 +23,11 @@ from actions.users import (
     do_reset_password,
     do_set_role,
     do_set_user_active,
-    user_rows,
 )
 from models_admin.roles import ROLES
 from models_admin.ui.forms import PasswordChangeForm, RoleForm, UserCreateForm
 from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, require, signed_in_user, ui_actor
+from models_admin.ui.user_rows import user_rows
 
 
 @login_required

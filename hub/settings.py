@@ -238,8 +238,6 @@ HUB_TASK_MAX_DELIVERIES = env_int("HUB_TASK_MAX_DELIVERIES", 3)
 HUB_READY_POLL_MAX_S = env_float("HUB_READY_POLL_MAX_S", 0.1)
 # `Retry-After` for a runtime never started before.
 HUB_DEFAULT_LOAD_ESTIMATE_S = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
-# Lifecycle tests only: every process shares a clock offset kept in Redis (runtimes/lifecycle/clock.py).
-HUB_TEST_CLOCK = env_bool("HUB_TEST_CLOCK", False)
 
 # A valid token check is reused this long by the API and the gateway (models_admin/credentials.py);
 # a change to a token, user or role still takes effect on the next request (generation counter).

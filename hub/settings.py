@@ -7,6 +7,7 @@ asked for, and there is no fallback secret key outside the dev runner and tests.
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -245,3 +246,22 @@ HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1
 HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+
+# The lifecycle (runtimes/lifecycle/config.py reads these through django.conf.settings).
+# Failed starts (or crashes) in a row before an asset is `failed`, and the backoff between them:
+# base·2^(n-1) seconds, capped, times a random 0.5-1.0.
+HUB_RESTART_MAX_ATTEMPTS: int = env_int("HUB_RESTART_MAX_ATTEMPTS", 5)
+HUB_BACKOFF_BASE_S: float = env_float("HUB_BACKOFF_BASE_S", 2.0)
+HUB_BACKOFF_CAP_S: float = env_float("HUB_BACKOFF_CAP_S", 300.0)
+# Healthy this long after becoming ready: the failure count starts over.
+HUB_STABLE_AFTER_S: float = env_float("HUB_STABLE_AFTER_S", 60.0)
+# Deliveries of one lifecycle task (its worker died each time) before the asset is `failed`.
+HUB_TASK_MAX_DELIVERIES: int = env_int("HUB_TASK_MAX_DELIVERIES", 3)
+# Longest pause between two readiness probes while a runtime starts.
+HUB_READY_POLL_MAX_S: float = env_float("HUB_READY_POLL_MAX_S", 0.1)
+# `Retry-After` (seconds) for a runtime never started before.
+HUB_DEFAULT_LOAD_ESTIMATE_S: int = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
+# This machine's name as `runtime.host` spells it; its worker consumes queue `hub.host.<name>`.
+HUB_HOST_NAME: str = env_str("HUB_HOST_NAME", socket.gethostname())
+# Tests only: workers share the lifecycle clock's offset through Redis (runtimes/lifecycle/clock.py).
+HUB_TEST_CLOCK: bool = env_bool("HUB_TEST_CLOCK")

@@ -47,6 +47,7 @@ from models_admin.validation import (
     document_interfaces,
     validate_asset_document,
 )
+from runtimes.lifecycle.actions import request_stop
 
 log = logging.getLogger(__name__)
 
@@ -545,11 +546,6 @@ def do_retire_asset(asset: Asset, *, actor: Actor) -> bool:
 
 
 def request_runtime_stop(asset_id: str) -> None:
-    """Ask the lifecycle to stop the asset's runtime once the current transaction commits.
-
-    ``runtimes.lifecycle.request_stop`` defers to commit itself; imported here, lazily, because
-    the lifecycle imports the catalog models.
-    """
-    from runtimes.lifecycle import request_stop
-
+    """Ask the lifecycle to stop the asset's runtime once the current transaction commits
+    (``runtimes.lifecycle.actions.request_stop`` defers to commit itself)."""
     request_stop(asset_id)

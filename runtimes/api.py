@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,9 @@ from runtimes.gateway.cache import connect_signals
 from runtimes.gateway.resolve import live_max_concurrency, resolve_now
 from runtimes.lease_actions import do_acquire_lease, do_release_lease, do_renew_lease
 from runtimes.leases import usage_client
+from runtimes.lifecycle.actions import do_restart_asset, do_sleep_asset, do_wake_asset
+from runtimes.lifecycle.transitions import state_of
+from runtimes.models import LifecycleEvent, RuntimeState
 from runtimes.schemas import (
     AcceptedOut,
     LeaseIn,
@@ -73,8 +77,6 @@ def _asset(asset_id: str) -> Asset:
 
 
 def _state_out(asset: Asset) -> dict[str, Any]:
-    from runtimes.lifecycle.transitions import state_of
-
     rs = state_of(asset)
     return {
         "asset_id": asset.asset_id,
@@ -97,12 +99,10 @@ def get_state(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     return _state_out(_asset(asset_id))
 
 
-def _action(request: HttpRequest, asset_id: str, service: str) -> dict[str, Any]:
-    import runtimes.lifecycle as lifecycle
-
+def _action(request: HttpRequest, asset_id: str, action: Callable[..., RuntimeState]) -> dict[str, Any]:
     who = require(request, "operate")
     asset = _asset(asset_id)
-    getattr(lifecycle, service)(asset, actor=who.actor())
+    action(asset, actor=who.actor())
     return _state_out(asset)
 
 
@@ -112,7 +112,7 @@ def _action(request: HttpRequest, asset_id: str, service: str) -> dict[str, Any]
     summary="Wake (start) the runtime; 409 if illegal",
 )
 def wake(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    return _action(request, asset_id, "do_wake_asset")
+    return _action(request, asset_id, do_wake_asset)
 
 
 @router.post(
@@ -121,7 +121,7 @@ def wake(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     summary="Put the runtime to sleep; 409 if illegal",
 )
 def sleep(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    return _action(request, asset_id, "do_sleep_asset")
+    return _action(request, asset_id, do_sleep_asset)
 
 
 @router.post(
@@ -130,7 +130,7 @@ def sleep(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     summary="Restart the runtime; 409 if illegal",
 )
 def restart(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    return _action(request, asset_id, "do_restart_asset")
+    return _action(request, asset_id, do_restart_asset)
 
 
 @router.get(
@@ -141,8 +141,6 @@ def restart(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
 def events(
     request: HttpRequest, asset_id: str = AssetId, limit: int = Query(50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
-    from runtimes.models import LifecycleEvent
-
     require(request, "view")
     asset = _asset(asset_id)
     rows = LifecycleEvent.objects.filter(asset=asset).order_by("-at", "-id")[:limit]

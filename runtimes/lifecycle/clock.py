@@ -1,8 +1,8 @@
 """The lifecycle's clock: every "now" in the lifecycle comes from here, so tests can move it.
 
 In-process tests call ``advance(seconds)`` / ``reset()``. Tests that run a separate
-Celery worker set ``HUB_TEST_CLOCK=1`` in its environment (never in production) and
-move the shared offset with ``advance(seconds, shared=True)``, kept in Redis.
+Celery worker set ``HUB_TEST_CLOCK`` (a setting, from the environment; never in
+production) and move the shared offset with ``advance(seconds, shared=True)``, kept in Redis.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-
-from hub.env import env_bool
+from redis import Redis
 
 SHARED_OFFSET_KEY = "hub:test:clock-offset"
 
@@ -20,15 +19,17 @@ _offset_s = 0.0
 
 
 def _shared_enabled() -> bool:
-    return bool(getattr(settings, "HUB_TEST_CLOCK", env_bool("HUB_TEST_CLOCK")))
+    return bool(settings.HUB_TEST_CLOCK)
+
+
+def _client() -> Redis:
+    return Redis.from_url(settings.REDIS_URL)
 
 
 def _shared_offset() -> float:
     if not _shared_enabled():
         return 0.0
-    from redis import Redis
-
-    with Redis.from_url(settings.REDIS_URL) as client:
+    with _client() as client:
         raw = client.get(SHARED_OFFSET_KEY)
     return float(raw) if raw else 0.0
 
@@ -42,9 +43,7 @@ def advance(seconds: float, *, shared: bool = False) -> None:
     """Move the clock forward (tests only)."""
     global _offset_s
     if shared:
-        from redis import Redis
-
-        with Redis.from_url(settings.REDIS_URL) as client:
+        with _client() as client:
             client.incrbyfloat(SHARED_OFFSET_KEY, seconds)
     else:
         _offset_s += seconds
@@ -54,7 +53,5 @@ def reset() -> None:
     global _offset_s
     _offset_s = 0.0
     if _shared_enabled():
-        from redis import Redis
-
-        with Redis.from_url(settings.REDIS_URL) as client:
+        with _client() as client:
             client.delete(SHARED_OFFSET_KEY)

@@ -69,7 +69,8 @@ def lifecycle_settings(settings: Any, tmp_path: Path, monkeypatch: pytest.Monkey
     settings.HUB_RUNTIME_LOG_DIR = runtime_dir
     for name, value in WORKER_SETTINGS.items():
         setattr(settings, name, float(value) if "." in value else int(value))
-    monkeypatch.setenv("HUB_TEST_CLOCK", "1")
+    settings.HUB_TEST_CLOCK = True
+    monkeypatch.setenv("HUB_TEST_CLOCK", "1")  # for child processes that inherit the environment
     clock.reset()
     yield runtime_dir
     clock.reset()

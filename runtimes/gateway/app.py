@@ -55,8 +55,10 @@ from runtimes.gateway.errors import (
     RouteNotFound,
     error_body,
 )
-from runtimes.gateway.resolve import Target, forget, inspect, lifecycle_service
+from runtimes.gateway.resolve import Target, forget, inspect
 from runtimes.leases import AsyncLeases, Lease, LeaseRefused
+from runtimes.lifecycle.activity import mark_request_finished
+from runtimes.lifecycle.policy import policy_for, wake_refusal
 from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
 from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
 from runtimes.upstream import DEFAULT_SECRET_TTL_S, UpstreamSecrets
@@ -701,7 +703,7 @@ class Gateway:
         now = time.monotonic()
         if now - self._last_mark.get(call.asset_id, 0.0) >= self.config.mark_request_every_s:
             self._last_mark[call.asset_id] = now
-            self._spawn(self._db(_mark_request_finished, call.asset_id))
+            self._spawn(self._db(mark_request_finished, call.asset_id))
 
 
 class _Renewal:
@@ -945,7 +947,6 @@ def _live_models() -> list[dict[str, Any]]:
     """
     from models_admin.documents import document_interfaces
     from models_admin.models import Asset
-    from runtimes.lifecycle import policy_for, wake_refusal
 
     query = Asset.objects.filter(live_spec__isnull=False, retired_at__isnull=True).select_related(
         "runtime_state"
@@ -974,9 +975,3 @@ def _live_models() -> list[dict[str, Any]]:
             }
         )
     return models
-
-
-def _mark_request_finished(asset_id: str) -> None:
-    mark = lifecycle_service("mark_request_finished")
-    if mark is not None:
-        mark(asset_id)

@@ -12,7 +12,6 @@ Only ``Asset.live_spec`` is read: an unapproved edit never changes routing.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +27,12 @@ from runtimes.gateway.errors import (
     Retired,
 )
 from runtimes.leases import max_ttl_s
+from runtimes.lifecycle.actions import do_wake_asset
+from runtimes.lifecycle.activity import retry_after_estimate
+from runtimes.lifecycle.errors import InvalidTransition
 
 RUNNING = "running"
 WAKEABLE = frozenset({"stopped", "sleeping"})
-DEFAULT_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -83,29 +84,13 @@ def _load(asset_id: str) -> Any:
     return asset
 
 
-def lifecycle_service(name: str) -> Any:
-    """A function of ``runtimes.lifecycle`` by name, or None while that package lacks it."""
-    try:
-        module = importlib.import_module("runtimes.lifecycle")
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
 def _retry_after(asset: Any) -> int:
-    estimate = lifecycle_service("retry_after_estimate")
-    if estimate is None:
-        return DEFAULT_RETRY_AFTER_S
-    return max(1, int(estimate(asset)))
+    return max(1, int(retry_after_estimate(asset)))
 
 
 def _wake(asset: Any, actor: Any) -> None:
-    wake = lifecycle_service("do_wake_asset")
-    invalid = lifecycle_service("InvalidTransition") or RuntimeError
-    if wake is None:
-        return
-    with contextlib.suppress(invalid):  # someone else is waking it already
-        wake(asset, actor=actor)
+    with contextlib.suppress(InvalidTransition):  # someone else is waking it already
+        do_wake_asset(asset, actor=actor)
 
 
 def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:

@@ -311,10 +311,10 @@ def test_retiring_asks_the_lifecycle_to_stop_the_runtime_after_commit(
 ) -> None:
     from unittest import mock
 
-    from runtimes.tasks import reconcile_asset
+    from hub.celery import app
 
     asset = live_asset()
-    with mock.patch.object(reconcile_asset, "apply_async") as enqueue:
+    with mock.patch.object(app, "send_task") as enqueue:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             do_retire_asset(asset, actor=actor(user_with_role("approver")))
         enqueue.assert_not_called()  # nothing is sent before the commit

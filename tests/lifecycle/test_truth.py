@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models_admin.audit import Actor
-from runtimes.lifecycle import clock, do_wake_asset, pickup, reconcile, reconcile_all, runner, services
+from runtimes.lifecycle import clock, do_wake_asset, health, pickup, reconcile, reconcile_all, runner
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
@@ -50,7 +50,7 @@ def test_a_health_probe_lands_only_on_the_state_it_observed(db: Any, make_asset:
     probed = running(make_asset("probe"), Health.DOWN)
     transition(RuntimeState.objects.get(pk=probed.pk), S.STOPPING, reason="sleep")  # meanwhile
 
-    services._record_health(probed, HealthReport(HealthState.OK, "200"))
+    health.record_health(probed, HealthReport(HealthState.OK, "200"))
 
     rs = RuntimeState.objects.get(pk=probed.pk)
     assert (rs.state, rs.observed_health) == (S.STOPPING, Health.DOWN)

@@ -243,5 +243,16 @@ HUB_MAX_DOCUMENT_BYTES = env_int("HUB_MAX_DOCUMENT_BYTES", 64 * 1024)
 HUB_MAX_DOCUMENT_DEPTH = env_int("HUB_MAX_DOCUMENT_DEPTH", 32)
 HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)
+# The gateway (runtimes/gateway/config.py). A request for a sleeping on-demand model waits this
+# long for it to wake before 503 + Retry-After.
+HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
+# Resolved targets and the list of models are kept in memory this long (pub/sub drops them sooner).
+HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0)
+# A token check is kept in memory this long (the authorization generation drops it sooner).
+HUB_GATEWAY_TOKEN_TTL_S = env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0)
+# The longest the gateway waits for an upstream's next bytes (a slow generation still streams).
+HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
+# Redis connections per gateway process; a burst beyond them waits for a free one.
+HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)

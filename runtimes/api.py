@@ -7,8 +7,6 @@ lifecycle, which answers 409 for an illegal transition.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,10 +19,10 @@ from ninja.params.functions import Path, Query
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset
 from runtimes import leases
-from runtimes.errors import ModelLoading, RuntimeBusy
+from runtimes.errors import RuntimeBusy
 from runtimes.gateway.auth import ApiError, Caller, api_auth
 from runtimes.gateway.cache import connect_signals
-from runtimes.gateway.resolve import live_max_concurrency, resolve_now
+from runtimes.gateway.resolver import resolver
 from runtimes.lease_actions import do_acquire_lease, do_release_lease, do_renew_lease
 from runtimes.leases import usage_client
 from runtimes.schemas import (
@@ -176,8 +174,6 @@ def usage_stats(
 
 # Gateway endpoints (scope ``gateway``).
 
-RESOLVE_POLL_S = 0.25
-
 
 def _gateway_caller(request: HttpRequest) -> Caller:
     who = caller(request)
@@ -186,9 +182,8 @@ def _gateway_caller(request: HttpRequest) -> Caller:
     return who
 
 
-def _resolve_now(request: HttpRequest, body: ResolveIn) -> Any:
-    who = _gateway_caller(request)
-    return resolve_now(body.model, body.interface, actor=who.actor())
+async def _in_django_thread(fn: Any) -> Any:
+    return await sync_to_async(fn)()
 
 
 @gateway_router.post(
@@ -197,21 +192,13 @@ def _resolve_now(request: HttpRequest, body: ResolveIn) -> Any:
     summary="Where a model runs now; wakes a sleeping one (503 + Retry-After after wait_s)",
 )
 async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
-    # Under ASGI every sync view shares one thread, so the wait for a waking model happens
-    # here, on the event loop: each poll is one quick check (a wake already in flight is
-    # joined, not repeated), and the thread is free in between.
-    deadline = time.monotonic() + body.wait_s
-    woke = False
-    while True:
-        try:
-            target = await sync_to_async(_resolve_now)(request, body)
-            break
-        except ModelLoading:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise
-            woke = True
-            await asyncio.sleep(min(RESOLVE_POLL_S, remaining))
+    # The gateway's own resolver: one cache and one shared poll per waking model. The wait
+    # happens on the event loop; each poll is one quick query in Django's thread.
+    who = await sync_to_async(_gateway_caller)(request)
+    actor = await sync_to_async(who.actor)()
+    target, woke = await resolver.resolve(
+        body.model, body.interface, db=_in_django_thread, actor=lambda: actor, wait_s=body.wait_s
+    )
     return {
         "asset_id": target.asset_id,
         "interface": body.interface,
@@ -239,7 +226,7 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
 )
 def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]:
     who = _gateway_caller(request)
-    limit = live_max_concurrency(body.asset_id)
+    limit = resolver.max_concurrency(body.asset_id)
     got = do_acquire_lease(body.asset_id, limit or 2**31 - 1, body.ttl_s, actor=who.actor())
     if isinstance(got, leases.LeaseRefused):
         raise RuntimeBusy(

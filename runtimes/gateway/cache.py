@@ -23,8 +23,15 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+
+from models_admin.models import ApiToken, Asset
+from runtimes.models import LifecycleEvent, RuntimeState
 
 CHANNEL = "hub:gateway:invalidate"
 ALL = "*"
@@ -68,8 +75,6 @@ class TTLCache(Generic[V]):
 @lru_cache(maxsize=1)
 def publisher() -> Redis:
     """The process's Redis client for announcements (and the authorization generation)."""
-    from django.conf import settings
-
     return Redis.from_url(settings.REDIS_URL)
 
 
@@ -78,7 +83,6 @@ def announce(key: str) -> None:
 
     Inside a transaction the message goes out on commit, so no gateway re-reads the old row.
     """
-    from django.db import transaction
 
     def send() -> None:
         try:
@@ -96,8 +100,6 @@ def _asset_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _state_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from models_admin.models import Asset
-
     asset = instance._state.fields_cache.get("asset")  # already loaded by the writer, usually
     if asset is None:
         asset = Asset.objects.filter(pk=instance.asset_id).only("asset_id").first()
@@ -140,26 +142,19 @@ def connect_signals() -> None:
     global _connected
     if _connected:
         return
-    from django.apps import apps
-    from django.contrib.auth.models import Group, User
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
-    hooks: list[tuple[str, str, Callable[..., None], bool]] = [
-        ("models_admin", "Asset", _asset_changed, True),
-        ("runtimes", "RuntimeState", _state_changed, True),
+    hooks: list[tuple[type[Any], Callable[..., None], bool]] = [
+        (Asset, _asset_changed, True),
+        (RuntimeState, _state_changed, True),
         # Saves only: deleting an asset cascades over its events, and the asset's own delete
         # already announces it.
-        ("runtimes", "LifecycleEvent", _event_recorded, False),
-        ("models_admin", "ApiToken", _token_changed, True),
+        (LifecycleEvent, _event_recorded, False),
+        (ApiToken, _token_changed, True),
     ]
-    for app_label, model_name, hook, on_delete in hooks:
-        try:
-            model = apps.get_model(app_label, model_name)
-        except LookupError:
-            continue  # not built yet by its owner; the TTL covers it meanwhile
-        post_save.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-save")
+    for model, hook, on_delete in hooks:
+        name = model.__name__
+        post_save.connect(hook, sender=model, dispatch_uid=f"gateway-{name}-save")
         if on_delete:
-            post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{model_name}-delete")
+            post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{name}-delete")
     # Who may do what: users, their roles, the roles' permissions (see AUTH_GENERATION).
     post_save.connect(_user_saved, sender=User, dispatch_uid="gateway-User-save")
     post_delete.connect(_token_changed, sender=User, dispatch_uid="gateway-User-delete")

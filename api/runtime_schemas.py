@@ -1,4 +1,4 @@
-"""API schemas for lifecycle, usage and the gateway endpoints (``runtimes/api.py``)."""
+"""API schemas for lifecycle, usage and the gateway endpoints (``api/routers/lifecycle.py``, ``gateway.py``)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,6 @@ go onto the metrics stream.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,20 +30,17 @@ from api.runtime_schemas import (
     with_errors,
 )
 from runtimes import leases
-from runtimes.errors import ModelLoading, RuntimeBusy
-from runtimes.gateway.resolve import live_max_concurrency, resolve_now
+from runtimes.errors import RuntimeBusy
+from runtimes.gateway.resolver import resolver
 from runtimes.usage import UsageEvent
 
 router = Router(tags=["gateway"], auth=api_auth)
 
 LeaseId = Path(..., min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
-RESOLVE_POLL_S = 0.25
 
-
-def _resolve_now(request: HttpRequest, body: ResolveIn) -> Any:
-    who = require_gateway(request)
-    return resolve_now(body.model, body.interface, actor=who.actor())
+async def _in_django_thread(fn: Any) -> Any:
+    return await sync_to_async(fn)()
 
 
 @router.post(
@@ -54,21 +49,13 @@ def _resolve_now(request: HttpRequest, body: ResolveIn) -> Any:
     summary="Where a model runs now; wakes a sleeping one (503 + Retry-After after wait_s)",
 )
 async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
-    # Under ASGI every sync view shares one thread, so the wait for a waking model happens
-    # here, on the event loop: each poll is one quick check (a wake already in flight is
-    # joined, not repeated), and the thread is free in between.
-    deadline = time.monotonic() + body.wait_s
-    woke = False
-    while True:
-        try:
-            target = await sync_to_async(_resolve_now)(request, body)
-            break
-        except ModelLoading:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise
-            woke = True
-            await asyncio.sleep(min(RESOLVE_POLL_S, remaining))
+    # The gateway's own resolver: one cache and one shared poll per waking model. The wait
+    # happens on the event loop; each poll is one quick query in Django's thread.
+    who = await sync_to_async(require_gateway)(request)
+    actor = await sync_to_async(who.actor)()
+    target, woke = await resolver.resolve(
+        body.model, body.interface, db=_in_django_thread, actor=lambda: actor, wait_s=body.wait_s
+    )
     return {
         "asset_id": target.asset_id,
         "interface": body.interface,
@@ -96,7 +83,7 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
 )
 def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]:
     who = require_gateway(request)
-    limit = live_max_concurrency(body.asset_id)
+    limit = resolver.max_concurrency(body.asset_id)
     got = do_acquire_lease(body.asset_id, limit or 2**31 - 1, body.ttl_s, actor=who.actor())
     if isinstance(got, leases.LeaseRefused):
         raise RuntimeBusy(

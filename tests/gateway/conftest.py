@@ -6,7 +6,6 @@ talk to it use ``transactional_db`` (rows must be committed to be seen).
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -18,10 +17,6 @@ import pytest
 
 from tests.fakes.llama_cpp import FakeLlamaCpp
 from tests.fakes.tei import FakeTEI
-
-os.environ.setdefault("HUB_GATEWAY_WAKE_WAIT_S", "1")
-# A small Redis pool, so the 200-request burst proves a full pool waits rather than fails.
-os.environ.setdefault("HUB_GATEWAY_REDIS_CONNECTIONS", "8")
 
 
 def free_port() -> int:

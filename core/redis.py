@@ -31,10 +31,12 @@ def probe(timeout_s: float = 2.0) -> Redis:
     return Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
-def async_client(*, max_connections: int, pool_timeout_s: float) -> AsyncRedis:
-    """An asyncio client whose callers wait up to ``pool_timeout_s`` for one of ``max_connections``."""
+def async_client(*, url: str | None = None, max_connections: int, pool_timeout_s: float) -> AsyncRedis:
+    """An asyncio client (of ``url``, default ``REDIS_URL``) whose callers wait up to
+    ``pool_timeout_s`` for one of ``max_connections`` (a blocking pool: a burst beyond its size
+    waits for a free connection instead of failing with "Too many connections")."""
     pool = BlockingConnectionPool.from_url(
-        settings.REDIS_URL,
+        url or settings.REDIS_URL,
         max_connections=max_connections,
         timeout=pool_timeout_s,
         socket_connect_timeout=CONNECT_TIMEOUT_S,

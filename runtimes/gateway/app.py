@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 from django.db import close_old_connections
-from redis.asyncio import BlockingConnectionPool
-from redis.asyncio import Redis as AsyncRedis
 
+import core.redis
 from models_admin import credentials
 from models_admin.audit import Actor
 from runtimes.adapters._http import error_from_transport
@@ -87,12 +86,10 @@ class Gateway:
             config = self.config
             # A blocking pool: a burst beyond its size waits for a free connection instead of
             # failing with "Too many connections" (redis-py's default pool raises at once).
-            self.redis = AsyncRedis(
-                connection_pool=BlockingConnectionPool.from_url(
-                    config.redis_url,
-                    max_connections=config.redis_max_connections,
-                    timeout=config.redis_pool_timeout_s,
-                )
+            self.redis = core.redis.async_client(
+                url=config.redis_url,
+                max_connections=config.redis_max_connections,
+                pool_timeout_s=config.redis_pool_timeout_s,
             )
             self.leases = AsyncLeases(self.redis)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)

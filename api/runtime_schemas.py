@@ -112,18 +112,6 @@ class LifecycleEventOut(Schema):
     detail: str
 
 
-class UsageStatsOut(Schema):
-    asset_id: str
-    since: datetime
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    inputs: int
-    latency_avg_ms: float | None
-    latency_max_ms: float | None
-
-
 class ErrorBody(Schema):
     code: str
     message: str

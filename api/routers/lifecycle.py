@@ -7,6 +7,7 @@ lifecycle, which answers 409 for an illegal transition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,18 +17,19 @@ from ninja import Router
 from ninja.params.functions import Path, Query
 
 from api.auth import require
-from api.runtime_schemas import LifecycleEventOut, RuntimeStateOut, UsageStatsOut, with_errors
+from api.runtime_schemas import LifecycleEventOut, RuntimeStateOut, with_errors
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset
 from runtimes import leases
 from runtimes.lifecycle import do_restart_asset, do_sleep_asset, do_wake_asset
 from runtimes.lifecycle.transitions import state_of
-from runtimes.metrics.series import usage_summary
+from runtimes.metrics.series import UsageSummary, usage_summary
 from runtimes.models import LifecycleEvent
 
 router = Router(tags=["lifecycle"])
 
 AssetId = Path(..., min_length=1, max_length=ASSET_ID_MAX, pattern=ASSET_ID_SCHEMA_PATTERN)
+STATE = with_errors(RuntimeStateOut)
 
 
 def _asset(asset_id: str) -> Asset:
@@ -51,46 +53,33 @@ def _state_out(asset: Asset) -> dict[str, Any]:
     }
 
 
-@router.get("/{asset_id}/state", response=with_errors(RuntimeStateOut), summary="Observed runtime state")
+@router.get("/{asset_id}/state", response=STATE, summary="Observed runtime state")
 def get_state(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
     require(request, "view")
     return _state_out(_asset(asset_id))
 
 
-@router.post(
-    "/{asset_id}/wake",
-    response=with_errors(RuntimeStateOut),
-    summary="Wake (start) the runtime; 409 if illegal",
-)
+def _operate(request: HttpRequest, asset_id: str, action: Callable[..., Any]) -> dict[str, Any]:
+    """Authorize ``operate``, run one lifecycle action on the asset, answer its state."""
+    who = require(request, "operate")
+    asset = _asset(asset_id)
+    action(asset, actor=who.actor())
+    return _state_out(asset)
+
+
+@router.post("/{asset_id}/wake", response=STATE, summary="Wake (start) the runtime; 409 if illegal")
 def wake(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    who = require(request, "operate")
-    asset = _asset(asset_id)
-    do_wake_asset(asset, actor=who.actor())
-    return _state_out(asset)
+    return _operate(request, asset_id, do_wake_asset)
 
 
-@router.post(
-    "/{asset_id}/sleep",
-    response=with_errors(RuntimeStateOut),
-    summary="Put the runtime to sleep; 409 if illegal",
-)
+@router.post("/{asset_id}/sleep", response=STATE, summary="Put the runtime to sleep; 409 if illegal")
 def sleep(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    who = require(request, "operate")
-    asset = _asset(asset_id)
-    do_sleep_asset(asset, actor=who.actor())
-    return _state_out(asset)
+    return _operate(request, asset_id, do_sleep_asset)
 
 
-@router.post(
-    "/{asset_id}/restart",
-    response=with_errors(RuntimeStateOut),
-    summary="Restart the runtime; 409 if illegal",
-)
+@router.post("/{asset_id}/restart", response=STATE, summary="Restart the runtime; 409 if illegal")
 def restart(request: HttpRequest, asset_id: str = AssetId) -> dict[str, Any]:
-    who = require(request, "operate")
-    asset = _asset(asset_id)
-    do_restart_asset(asset, actor=who.actor())
-    return _state_out(asset)
+    return _operate(request, asset_id, do_restart_asset)
 
 
 @router.get(
@@ -120,7 +109,7 @@ def events(
 
 
 @router.get(
-    "/{asset_id}/usage", response=with_errors(UsageStatsOut), summary="Usage totals over the last minutes"
+    "/{asset_id}/usage", response=with_errors(UsageSummary), summary="Usage totals over the last minutes"
 )
 def usage_stats(
     request: HttpRequest, asset_id: str = AssetId, minutes: int = Query(60, ge=1, le=60 * 24 * 90)

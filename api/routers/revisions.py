@@ -6,6 +6,7 @@ roles and token scopes again, applies four eyes and the approved digest, and aud
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
@@ -57,50 +58,41 @@ def get_revision(request: HttpRequest, revision_id: int = RevisionId) -> dict[st
 DECISION_ACTION = {"submit": "edit", "withdraw": "edit", "approve": "approve", "reject": "approve"}
 
 
-def _revision(revision_id: int) -> AssetRevision:
-    return get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
-
-
-def _decided(revision: AssetRevision) -> dict[str, Any]:
+def _decide(
+    request: HttpRequest, revision_id: int, verb: str, action: Callable[..., Any], **kwargs: Any
+) -> dict[str, Any]:
+    """Authorize ``verb``, run its revision action, answer the revision as it is now."""
+    who = require(request, DECISION_ACTION[verb])
+    revision = get_object_or_404(AssetRevision.objects.select_related("asset"), pk=revision_id)
+    action(revision, actor=who.actor(), **kwargs)
     revision.refresh_from_db()
     return revision_out(revision)
 
 
-@router.post(
-    "/{revision_id}/submit", response=with_errors(RevisionOut), summary="Submit a draft for approval"
-)
+REVISION = with_errors(RevisionOut)
+
+
+@router.post("/{revision_id}/submit", response=REVISION, summary="Submit a draft for approval")
 def submit(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
-    who = require(request, DECISION_ACTION["submit"])
-    revision = _revision(revision_id)
-    do_submit_revision(revision, actor=who.actor())
-    return _decided(revision)
+    return _decide(request, revision_id, "submit", do_submit_revision)
 
 
-@router.post(
-    "/{revision_id}/withdraw", response=with_errors(RevisionOut), summary="Withdraw a submitted revision"
-)
+@router.post("/{revision_id}/withdraw", response=REVISION, summary="Withdraw a submitted revision")
 def withdraw(request: HttpRequest, revision_id: int = RevisionId) -> dict[str, Any]:
-    who = require(request, DECISION_ACTION["withdraw"])
-    revision = _revision(revision_id)
-    do_withdraw_revision(revision, actor=who.actor())
-    return _decided(revision)
+    return _decide(request, revision_id, "withdraw", do_withdraw_revision)
 
 
 @router.post(
     "/{revision_id}/approve",
-    response=with_errors(RevisionOut),
+    response=REVISION,
     summary="Approve the reviewed content (its digest; four eyes): it goes live",
 )
 def approve(request: HttpRequest, body: ApproveIn, revision_id: int = RevisionId) -> dict[str, Any]:
-    who = require(request, DECISION_ACTION["approve"])
-    revision = _revision(revision_id)
-    do_approve_revision(revision, actor=who.actor(), digest=body.digest, comment=body.comment)
-    return _decided(revision)
+    return _decide(
+        request, revision_id, "approve", do_approve_revision, digest=body.digest, comment=body.comment
+    )
 
 
-@router.post("/{revision_id}/reject", response=with_errors(RevisionOut), summary="Reject with a comment")
+@router.post("/{revision_id}/reject", response=REVISION, summary="Reject with a comment")
 def reject(request: HttpRequest, body: RejectIn, revision_id: int = RevisionId) -> dict[str, Any]:
-    who = require(request, DECISION_ACTION["reject"])
-    revision = _revision(revision_id)
-    do_reject_revision(revision, actor=who.actor(), comment=body.comment)
-    return _decided(revision)
+    return _decide(request, revision_id, "reject", do_reject_revision, comment=body.comment)

@@ -5,17 +5,20 @@ Shared by ``views`` (models, approvals, tokens…) and ``user_views`` (users, pa
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from models_admin import governance
 from models_admin.audit import Actor, actor_for
 from models_admin.models import AuditSource
 from models_admin.roles import has_permission
 from runtimes import lifecycle
+
+T = TypeVar("T")
 
 # Refusals a view shows as a message rather than a 500.
 DOMAIN_ERRORS = (governance.GovernanceError, lifecycle.LifecycleError, ValueError)
@@ -32,6 +35,15 @@ def can(request: HttpRequest, action: str) -> bool:
 def require(request: HttpRequest, action: str) -> None:
     if not can(request, action):
         raise PermissionDenied(f"This needs the {action} permission.")
+
+
+def chosen(request: HttpRequest, table: Mapping[str, T], key: str, *, needs: str) -> T:
+    """``table[key]`` for a view that acts on a URL-named choice: 404 for an unknown one, 403
+    unless the person may ``needs``."""
+    if key not in table:
+        raise Http404
+    require(request, needs)
+    return table[key]
 
 
 def ui_actor(request: HttpRequest) -> Actor:

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -26,7 +26,7 @@ from actions.users import (
 )
 from models_admin.roles import ROLES
 from models_admin.ui.forms import PasswordChangeForm, RoleForm, UserCreateForm
-from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, require, signed_in_user, ui_actor
+from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, chosen, require, signed_in_user, ui_actor
 from models_admin.ui.user_rows import user_rows
 
 
@@ -103,11 +103,8 @@ USER_ACTIONS: dict[str, tuple[str, str, Callable[[HttpRequest, User], str] | Non
 @require_http_methods(["GET", "POST"])
 def user_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
     """GET: the confirmation page (no JavaScript needed); POST: act, then back to Users."""
-    if action not in USER_ACTIONS:
-        raise Http404
-    require(request, "admin")
+    label, explanation, work = chosen(request, USER_ACTIONS, action, needs="admin")
     target = get_object_or_404(User, pk=user_id)
-    label, explanation, work = USER_ACTIONS[action]
     context = {"target": target, "action": action, "label": label, "explanation": explanation, "roles": ROLES}
     if request.method == "GET":
         return render(request, "models_admin/user_confirm.html", context)

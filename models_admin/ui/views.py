@@ -35,7 +35,15 @@ from models_admin.ui import asset_page
 from models_admin.ui import models_list as catalog
 from models_admin.ui.asset_form import AssetForm
 from models_admin.ui.forms import ImportForm, RejectForm, TokenForm
-from models_admin.ui.helpers import DOMAIN_ERRORS, attach_errors, can, require, signed_in_user, ui_actor
+from models_admin.ui.helpers import (
+    DOMAIN_ERRORS,
+    attach_errors,
+    can,
+    chosen,
+    require,
+    signed_in_user,
+    ui_actor,
+)
 from models_admin.validation import AssetValidationError, FieldError
 from models_admin.yaml_io import DocumentLoadError, parse_documents
 from runtimes import lifecycle
@@ -131,11 +139,8 @@ def model_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def model_action(request: HttpRequest, asset_id: str, action: str) -> HttpResponse:
     """Wake / sleep / restart. GET is the no-JavaScript confirmation page; POST acts."""
-    if action not in ACTIONS:
-        raise Http404
-    require(request, "operate")
+    label, service = chosen(request, ACTIONS, action, needs="operate")
     asset = get_object_or_404(Asset, asset_id=asset_id)
-    label, service = ACTIONS[action]
     back = _safe_next(request, reverse("models_admin:model-detail", args=[asset.asset_id]))
     if request.method == "GET":
         return render(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import tomllib
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -225,6 +226,20 @@ HUB_RUNTIME_SECRETS_DIR = env("HUB_RUNTIME_SECRETS_DIR") or None
 HUB_RUNTIME_SECRET_CACHE_S = env_float("HUB_RUNTIME_SECRET_CACHE_S", DEFAULT_SECRET_TTL_S)
 
 
+def _project_version() -> str:
+    path = BASE_DIR / "pyproject.toml"
+    if not path.is_file():
+        return "unknown"
+    with path.open("rb") as fh:
+        return str(tomllib.load(fh).get("project", {}).get("version") or "unknown")
+
+
+def _optional_float(name: str) -> float | None:
+    """A number from the environment, or None when unset or empty."""
+    value = env(name)
+    return None if value is None or not value.strip() else env_float(name, 0.0)
+
+
 def _networks(name: str) -> list[Network]:
     try:
         return parse_networks(env_list(name, []))
@@ -265,3 +280,17 @@ HUB_DEFAULT_LOAD_ESTIMATE_S: int = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
 HUB_HOST_NAME: str = env_str("HUB_HOST_NAME", socket.gethostname())
 # Tests only: workers share the lifecycle clock's offset through Redis (runtimes/lifecycle/clock.py).
 HUB_TEST_CLOCK: bool = env_bool("HUB_TEST_CLOCK")
+
+# Hosts and capacity (runtimes/hosts/, docs/capacity.md).
+# The version a worker reports in its host's heartbeat (default: pyproject.toml's).
+HUB_VERSION: str = env_str("HUB_VERSION", _project_version())
+# How often a worker heartbeats its host (name, GPUs, RAM, CPUs, queues), and how old a
+# heartbeat may be before the host is unreachable (its runtimes are marked so, and moved).
+HUB_HOST_HEARTBEAT_S: float = env_float("HUB_HOST_HEARTBEAT_S", 5.0)
+HUB_HOST_STALE_S: float = env_float("HUB_HOST_STALE_S", 30.0)
+# Declared capacity of this worker's host, replacing what it measures (NVML, the kernel):
+# for CPU hosts, and for tests. Unset: measured.
+HUB_HOST_VRAM_GB: float | None = _optional_float("HUB_HOST_VRAM_GB")
+HUB_HOST_RAM_GB: float | None = _optional_float("HUB_HOST_RAM_GB")
+# A start placed into room an eviction frees waits for that stop at most this long.
+HUB_EVICTION_WAIT_S: float = env_float("HUB_EVICTION_WAIT_S", 60.0)

@@ -326,6 +326,7 @@ class AssetForm(forms.Form):
         )
         self.fields[_name("resources.gpu_required")] = forms.BooleanField(label="Needs a GPU", required=False)
         self.fields[_name("resources.min_vram_gb")] = NumberField(label="Min VRAM (GB)", required=False)
+        self.fields[_name("resources.min_ram_gb")] = NumberField(label="Min RAM (GB)", required=False)
         self.fields[_name("resources.disk_gb")] = NumberField(label="Disk (GB)", required=False)
 
     # ---- initial values ---------------------------------------------------------------------
@@ -407,7 +408,7 @@ class AssetForm(forms.Form):
         for block, keys in (
             ("lifecycle", ("desired", "auto_sleep_min")),
             ("policy", ("max_concurrency",)),
-            ("resources", ("gpu_required", "min_vram_gb", "disk_gb")),
+            ("resources", ("gpu_required", "min_vram_gb", "min_ram_gb", "disk_gb")),
         ):
             values: dict[str, Any] = {}
             for key in keys:

@@ -41,7 +41,7 @@ TOP_LEVEL_KEYS = (
     "metadata",
     "runtime",
 )
-RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "disk_gb")
+RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "min_ram_gb", "disk_gb")
 LIFECYCLE_KEYS = ("desired", "auto_sleep_min")
 POLICY_KEYS = ("max_concurrency",)
 RUNTIME_KEYS = ("kind", "model", "base_url", "host", "launch", "api_key_env", "api_key_file")
@@ -348,7 +348,7 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
     resources: dict[str, Any] = {"gpu_required": False}
     if "gpu_required" in resources_in:
         resources["gpu_required"] = v.boolean(resources_in["gpu_required"], "resources.gpu_required")
-    for key in ("min_vram_gb", "disk_gb"):
+    for key in ("min_vram_gb", "min_ram_gb", "disk_gb"):
         if resources_in.get(key) is not None:
             resources[key] = v.number(resources_in[key], f"resources.{key}", minimum=0)
     out["resources"] = resources

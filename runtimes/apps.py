@@ -9,5 +9,7 @@ class RuntimesConfig(AppConfig):
         # Every process, not just the web server: a Celery worker that moves a runtime's state
         # must tell the gateways to drop their cached target for that model.
         from runtimes.gateway.cache import connect_signals
+        from runtimes.hosts import heartbeat
 
         connect_signals()
+        heartbeat.connect()  # a Celery worker registers its host and heartbeats (no-op elsewhere)

@@ -32,7 +32,7 @@ from runtimes.lifecycle.activity import retry_after_estimate
 from runtimes.lifecycle.errors import InvalidTransition
 
 RUNNING = "running"
-WAKEABLE = frozenset({"stopped", "sleeping"})
+WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
 
 
 @dataclass(frozen=True)

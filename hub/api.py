@@ -38,6 +38,7 @@ from runtimes.api import router as runtimes_router
 from runtimes.errors import RuntimeAdapterError
 from runtimes.gateway.auth import ApiError, api_auth
 from runtimes.gateway.errors import error_body
+from runtimes.hosts_api import router as hosts_router
 from runtimes.lifecycle import LifecycleError
 
 log = logging.getLogger(__name__)
@@ -224,3 +225,4 @@ api.add_router("/v1/assets", assets_router)
 api.add_router("/v1/assets", runtimes_router)
 api.add_router("/v1/revisions", revisions_router)
 api.add_router("/v1/gateway", gateway_router)
+api.add_router("/v1/hosts", hosts_router)

@@ -69,6 +69,7 @@ STATE_TONES = {
     "sleeping": "idle",
     "stopped": "idle",
     "failed": "bad",
+    "unreachable": "bad",
 }
 TRANSITIONAL_STATES = frozenset({"starting", "stopping"})
 

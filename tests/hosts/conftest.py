@@ -20,9 +20,10 @@ import pytest
 
 from models_admin.models import Asset
 from models_admin.validation import validate_asset_document
+from runtimes.hosts import registry
 from runtimes.launcher import Launcher
 from runtimes.lifecycle.transitions import state_of
-from runtimes.models import Host, RuntimeState
+from runtimes.models import RuntimeState
 from tests.conftest import child_env
 from tests.lifecycle.conftest import FAKE_LLAMA, REPO, processes_with, wait_for
 
@@ -97,7 +98,8 @@ class Cluster:
         names = set(self.procs)
 
         def fresh() -> bool:
-            return names <= set(Host.objects.filter(name__in=names).values_list("name", flat=True))
+            live = registry.live_hosts().filter(name__in=names).values_list("name", flat=True)
+            return names <= set(live)
 
         wait_for(fresh, timeout=120, what=f"hosts {sorted(names)} to heartbeat")
 

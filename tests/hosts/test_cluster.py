@@ -133,3 +133,18 @@ def test_a_lost_host_marks_its_models_unreachable_and_its_running_ones_move(
 
     with pytest.raises(NoCapacity, match=r"host gpu-a is unreachable \(last heartbeat \d+s ago\)"):
         do_wake_asset(pinned.asset, actor=SYSTEM)
+
+    hosts.start("gpu-a")  # the host comes back
+    hosts.wait_registered()
+    wait_for(lambda: "moving" not in hosts.launched_on("gpu-a"), what="gpu-a to stop the copy that moved")
+
+    def back() -> bool:
+        reconcile_all()
+        return state(pinned.asset).state == S.SLEEPING
+
+    wait_for(back, timeout=60, what="the pinned model's leftover process to be stopped")
+    assert "pinned" not in hosts.launched_on("gpu-a")
+    assert LifecycleEvent.objects.filter(
+        asset=pinned.asset, reason="host gpu-a is back; restarting cleanly"
+    ).exists()
+    assert state(moving).host == "gpu-b"

@@ -48,39 +48,62 @@ def need_of(asset: Asset) -> Need:
     return Need(gpu=gpu, gb=float(amount or 0))
 
 
-def _placed(rs: RuntimeState, need: Need, leased: dict[str, int]) -> Placed:
-    use = registry.use_of(rs)
-    desired = str(((rs.asset.live_spec or {}).get("lifecycle") or {}).get("desired") or "")
+# One row per placed runtime, read as plain values (no model instances: a snapshot of a
+# thousand placed models stays cheap).
+_ROW = (
+    "asset_id",
+    "asset__asset_id",
+    "host",
+    "state",
+    "reserved_vram_gb",
+    "reserved_ram_gb",
+    "measured_vram_mb",
+    "measured_ram_mb",
+    "last_request_at",
+    "ready_at",
+    "asset__live_spec__lifecycle__desired",
+)
+
+
+def _placed(row: tuple[Any, ...], need: Need, leased: dict[str, int]) -> Placed:
+    _, asset_id, _, state, vram, ram, vram_mb, ram_mb, last_request, ready, desired = row
     why = ""
-    if rs.state != S.RUNNING:
-        why = str(rs.state)
+    if state != S.RUNNING:
+        why = str(state)
     elif desired == "running":
         why = "desired running"
-    elif leased.get(rs.asset.asset_id):
+    elif leased.get(asset_id):
         why = "holds a lease"
-    marks = [t for t in (rs.last_request_at, rs.ready_at) if t is not None]
+    marks = [t for t in (last_request, ready) if t is not None]
+    use = max(vram, (vram_mb or 0) / 1024.0) if need.gpu else max(ram, (ram_mb or 0) / 1024.0)
     return Placed(
-        asset_id=rs.asset.asset_id,
-        gb=use.vram_gb if need.gpu else use.ram_gb,
-        evictable=not why,
-        why_kept=why,
-        last_used=max(marks) if marks else None,
+        asset_id=asset_id, gb=use, evictable=not why, why_kept=why, last_used=max(marks) if marks else None
     )
 
 
-def rooms(need: Need, *, exclude_asset: int | None = None) -> list[HostRoom]:
-    """Every registered host as the decision sees it, for ``need``'s unit."""
-    hosts = list(Host.objects.all())
-    states = [
-        rs
-        for rs in registry.placed_states([h.name for h in hosts]).filter(state__in=HOLDING)
-        if rs.asset_id != exclude_asset
+def rooms(need: Need, *, exclude_asset: int | None = None, leases_known: bool = True) -> list[HostRoom]:
+    """Every registered host as the decision sees it, for ``need``'s unit.
+
+    ``leases_known=False`` skips asking Redis which models hold a lease (each then counts as
+    idle): enough to find a host with free room; an eviction plan must be made with them."""
+    hosts = list(
+        Host.objects.only(
+            "name", "last_heartbeat_at", "gpus", "declared_vram_gb", "declared_ram_gb", "ram_total_mb"
+        )
+    )
+    rows = [
+        row
+        for row in RuntimeState.objects.filter(
+            state__in=HOLDING, host__in=[h.name for h in hosts]
+        ).values_list(*_ROW)
+        if row[0] != exclude_asset
     ]
-    leased = leases.active_counts([rs.asset.asset_id for rs in states]) if states else {}
+    maybe_idle = [row[1] for row in rows if row[3] == S.RUNNING and row[-1] != "running"]
+    leased = leases.active_counts(maybe_idle) if maybe_idle and leases_known else {}
     now = timezone.now()
     by_host: dict[str, list[Placed]] = {}
-    for rs in states:
-        by_host.setdefault(rs.host, []).append(_placed(rs, need, leased))
+    for row in rows:
+        by_host.setdefault(row[2], []).append(_placed(row, need, leased))
     return [
         HostRoom(
             name=h.name,
@@ -111,7 +134,14 @@ def place(asset: Asset, policy: Policy, rs: RuntimeState) -> Placement:
         return Placement()
     _lock()
     need = need_of(asset)
-    decision = decide(need, rooms(need, exclude_asset=asset.pk), pinned=policy.host, last=rs.host or None)
+    decision = decide(
+        need,
+        rooms(need, exclude_asset=asset.pk, leases_known=False),
+        pinned=policy.host,
+        last=rs.host or None,
+    )
+    if decision.host is None or decision.evict:  # evicting (or refusing): decide knowing the leases
+        decision = decide(need, rooms(need, exclude_asset=asset.pk), pinned=policy.host, last=rs.host or None)
     if decision.host is None:
         raise NoCapacity(f"{asset.asset_id}: {decision.reason}")
     _evict(asset, decision, need)

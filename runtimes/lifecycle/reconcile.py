@@ -27,7 +27,7 @@ from runtimes.models import ObservedState, RuntimeState
 log = logging.getLogger(__name__)
 S = ObservedState
 MAX_STEPS = 8
-EVICTION_POLL_S = 0.2
+EVICTION_POLL_S = 0.05
 
 
 def reconcile(asset_id: str | int) -> str | None:

@@ -34,10 +34,10 @@ HOSTS = (("gpu-a", 24.0, 64.0), ("gpu-b", 16.0, 64.0), ("gpu-c", 8.0, 32.0))
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, hosts: tuple[tuple[str, float, float], ...] = HOSTS) -> None:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.capacity = {name: (vram, ram) for name, vram, ram in HOSTS}
+        self.capacity = {name: (vram, ram) for name, vram, ram in hosts}
 
     def runtime_dir(self, host: str) -> Path:
         return self.root / host / "runtimes"
@@ -135,9 +135,9 @@ def hosts(cluster: Cluster, transactional_db: Any, redis_client: Any, settings: 
     staleness as the workers do."""
     settings.HUB_HOST_STALE_S = STALE_S
     settings.HUB_HOST_HEARTBEAT_S = HEARTBEAT_S
-    for name in list(HOSTS):
-        if name[0] not in cluster.procs:
-            cluster.start(name[0])  # a test before this one killed it
+    for name in cluster.capacity:
+        if name not in cluster.procs:
+            cluster.start(name)  # a test before this one killed it
     cluster.wait_registered()
     return cluster
 

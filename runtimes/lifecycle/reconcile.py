@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from models_admin.models import Asset
 from runtimes import leases
+from runtimes.hosts import registry
 from runtimes.lifecycle import capacity, clock, config, dispatch, failover, outcomes, pickup, runner
 from runtimes.lifecycle.errors import InvalidTransition, NoCapacity
 from runtimes.lifecycle.health import observe_external
@@ -85,8 +86,11 @@ def reconcile_all() -> int:
 
 def check_health_all() -> int:
     """Enqueue a health check for every asset that is live or has something running."""
+    lost = {h.name for h in registry.stale_hosts()}
     count = 0
     for asset in watched_assets():
+        if dispatch.target_host(asset) in lost:
+            continue  # nobody consumes a lost host's queue
         dispatch.health_on_commit(asset)
         count += 1
     return count

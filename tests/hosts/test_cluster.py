@@ -7,6 +7,7 @@ starts a fresh cluster anyway, and ``hosts`` restarts any killed worker).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from models_admin.tokens import do_create_token
 from runtimes import leases
 from runtimes.lifecycle import do_sleep_asset, do_wake_asset, reconcile_all
 from runtimes.lifecycle.errors import NoCapacity
-from runtimes.models import LifecycleEvent, ObservedState
+from runtimes.models import Host, LifecycleEvent, ObservedState
 from tests.hosts.conftest import Cluster, state, wait_state
 from tests.lifecycle.conftest import wait_for
 
@@ -43,6 +44,12 @@ def test_each_model_goes_to_the_live_host_with_most_room_and_back_to_its_last_ho
     assert placed is not None
     assert placed.detail.startswith("placed on gpu-b: needs 10 GB VRAM, 16 free")
     assert (first.reserved_vram_gb, first.reserved_ram_gb) == (10, 0)
+    host = Host.objects.get(name="gpu-a")  # what its worker's heartbeat says
+    assert (host.queues, host.declared_vram_gb, host.vram_capacity_gb) == (["hub", "hub.host.gpu-a"], 24, 24)
+    assert host.version.startswith("hub ")
+    assert host.cpu_count == os.cpu_count()
+    # the worker measures what each process placed on its host uses (RSS; no NVML here)
+    wait_for(lambda: (state(first.asset).measured_ram_mb or 0) > 0, what="first's RSS to be measured")
 
     do_sleep_asset(first.asset, actor=SYSTEM)
     wait_state(first.asset, S.SLEEPING)

@@ -149,8 +149,12 @@ def place(asset: Asset, policy: Policy, rs: RuntimeState) -> Placement:
     note = f"placed on {decision.host}: needs {need.gb:g} {need.unit}, {decision.free_gb + freed:g} free"
     if decision.evict:
         note += " after evicting " + ", ".join(p.asset_id for p in decision.evict)
+    fields: dict[str, Any] = {}
+    if rs.state == S.UNREACHABLE:  # what ran on the lost host is not this start's to adopt or stop
+        fields = {"process": None, "base_url": ""}
     return Placement(
         fields={
+            **fields,
             "host": decision.host,
             "reserved_vram_gb": need.gb if need.gpu else 0.0,
             "reserved_ram_gb": 0.0 if need.gpu else need.gb,

@@ -75,9 +75,7 @@ def _replace(rs: RuntimeState) -> None:
                 started_at=clock.now(),
                 ready_at=None,
                 next_retry_at=None,
-                base_url="",
-                process=None,
-                **placement.fields,
+                **placement.fields,  # a new host, and no process or URL of the lost one
             )
             dispatch.reconcile_on_commit(asset)
     except NoCapacity as exc:

@@ -115,6 +115,8 @@ def test_nothing_under_a_lease_or_desired_running_is_evicted_and_the_wake_fails_
 def test_a_lost_host_marks_its_models_unreachable_and_its_running_ones_move(
     hosts: Cluster, fake_model: Any
 ) -> None:
+    napper = run(fake_model("napper", vram_gb=2))
+    assert napper.host == "gpu-a"
     moving = fake_model("moving", vram_gb=12, desired="running")
     reconcile_all()
     assert wait_state(moving, S.RUNNING).host == "gpu-a"
@@ -137,13 +139,18 @@ def test_a_lost_host_marks_its_models_unreachable_and_its_running_ones_move(
     assert replaced.reason == "re-placed: host gpu-a unreachable"
     assert state(pinned.asset).state == S.UNREACHABLE  # pinned: it waits for its host
     assert state(idle.asset).state == S.RUNNING  # on gpu-b: untouched
+    assert state(napper.asset).state == S.UNREACHABLE  # on-demand: it moves when woken
+    assert run(napper.asset).host == "gpu-c"  # gpu-b has 2 GB left, gpu-c 8
 
     with pytest.raises(NoCapacity, match=r"host gpu-a is unreachable \(last heartbeat \d+s ago\)"):
         do_wake_asset(pinned.asset, actor=SYSTEM)
 
     hosts.start("gpu-a")  # the host comes back
     hosts.wait_registered()
-    wait_for(lambda: "moving" not in hosts.launched_on("gpu-a"), what="gpu-a to stop the copy that moved")
+    wait_for(
+        lambda: not {"moving", "napper"} & hosts.launched_on("gpu-a"),
+        what="gpu-a to stop the copies that moved",
+    )
 
     def back() -> bool:
         reconcile_all()

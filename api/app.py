@@ -15,7 +15,7 @@ from ninja.types import DictStrAny
 
 from api import errors
 from api.auth import api_auth
-from api.routers import assets, gateway, lifecycle, revisions
+from api.routers import assets, gateway, hosts, lifecycle, revisions
 from models_admin.limits import json_too_deep
 
 
@@ -53,3 +53,4 @@ api.add_router("/v1/assets", assets.router)
 api.add_router("/v1/assets", lifecycle.router)
 api.add_router("/v1/revisions", revisions.router)
 api.add_router("/v1/gateway", gateway.router)
+api.add_router("/v1/hosts", hosts.router)

@@ -3,7 +3,7 @@
 A declared ``Content-Length`` over the limit answers 413 at once: the API's JSON error
 shape under ``/api/``, a page saying what happened elsewhere (a form too large to post).
 A body with no length that grows past the limit makes Django raise ``RequestDataTooBig``
-when read; the API maps that to the same 413 (``hub/api.py``).
+when read; the API maps that to the same 413 (``api/errors.py``).
 
 Under ASGI Django reads the whole body before any middleware runs (to a temporary file,
 without a bound), so :func:`bounded_body` wraps the ASGI app: a body declared too large is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import tomllib
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -263,6 +264,20 @@ HUB_RUNTIME_SECRETS_DIR = env("HUB_RUNTIME_SECRETS_DIR") or None
 HUB_RUNTIME_SECRET_CACHE_S = env_float("HUB_RUNTIME_SECRET_CACHE_S", DEFAULT_SECRET_TTL_S)
 
 
+def _project_version() -> str:
+    path = BASE_DIR / "pyproject.toml"
+    if not path.is_file():
+        return "unknown"
+    with path.open("rb") as fh:
+        return str(tomllib.load(fh).get("project", {}).get("version") or "unknown")
+
+
+def _optional_float(name: str) -> float | None:
+    """A number from the environment, or None when unset or empty."""
+    value = env(name)
+    return None if value is None or not value.strip() else env_float(name, 0.0)
+
+
 def _networks(name: str) -> list[Network]:
     try:
         return parse_networks(env_list(name, []))
@@ -284,3 +299,16 @@ HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1
 HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+# Hosts and capacity (runtimes/hosts/, docs/capacity.md).
+# The version a worker reports in its host's heartbeat (default: pyproject.toml's).
+HUB_VERSION: str = env_str("HUB_VERSION", _project_version())
+# How often a worker heartbeats its host (name, GPUs, RAM, CPUs, queues), and how old a
+# heartbeat may be before the host is unreachable (its runtimes are marked so, and moved).
+HUB_HOST_HEARTBEAT_S: float = env_float("HUB_HOST_HEARTBEAT_S", 5.0)
+HUB_HOST_STALE_S: float = env_float("HUB_HOST_STALE_S", 30.0)
+# Declared capacity of this worker's host, replacing what it measures (NVML, the kernel):
+# for CPU hosts, and for tests. Unset: measured.
+HUB_HOST_VRAM_GB: float | None = _optional_float("HUB_HOST_VRAM_GB")
+HUB_HOST_RAM_GB: float | None = _optional_float("HUB_HOST_RAM_GB")
+# A start placed into room an eviction frees waits for that stop at most this long.
+HUB_EVICTION_WAIT_S: float = env_float("HUB_EVICTION_WAIT_S", 60.0)

@@ -159,6 +159,7 @@ def _variant(spec: InterfaceSpec | None) -> dict[str, Any]:
                     "properties": {
                         "gpu_required": {"type": "boolean"},
                         "min_vram_gb": _nullable(_number(0)),
+                        "min_ram_gb": _nullable(_number(0)),
                         "disk_gb": _nullable(_number(0)),
                     },
                 }

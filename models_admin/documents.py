@@ -19,7 +19,7 @@ TOP_LEVEL_KEYS = (
     "metadata",
     "runtime",
 )
-RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "disk_gb")
+RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "min_ram_gb", "disk_gb")
 LIFECYCLE_KEYS = ("desired", "auto_sleep_min")
 POLICY_KEYS = ("max_concurrency",)
 RUNTIME_KEYS = ("kind", "model", "base_url", "host", "launch", "api_key_env", "api_key_file")

@@ -336,7 +336,7 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
     resources: dict[str, Any] = {"gpu_required": False}
     if "gpu_required" in resources_in:
         resources["gpu_required"] = v.boolean(resources_in["gpu_required"], "resources.gpu_required")
-    for key in ("min_vram_gb", "disk_gb"):
+    for key in ("min_vram_gb", "min_ram_gb", "disk_gb"):
         if resources_in.get(key) is not None:
             resources[key] = v.number(resources_in[key], f"resources.{key}", minimum=0)
     out["resources"] = resources

@@ -12,9 +12,12 @@ class RuntimesConfig(AppConfig):
         # that moves a runtime's state must tell the gateways to drop their cached target.
         from models_admin.signals import asset_retired
         from runtimes.gateway.cache import connect_signals
-        from runtimes.lifecycle import request_stop
+        from runtimes.hosts import heartbeat
+        from runtimes.lifecycle import request_stop, strays
 
         connect_signals()
+        strays.connect()  # a starting worker stops what its host left that now runs elsewhere
+        heartbeat.connect()  # a Celery worker registers its host and heartbeats (no-op elsewhere)
 
         def stop_retired(sender: Any, asset_id: str, **kwargs: Any) -> None:
             request_stop(asset_id)

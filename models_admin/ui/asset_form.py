@@ -219,7 +219,7 @@ class AssetForm(forms.Form):
         for block, keys in (
             ("lifecycle", ("desired", "auto_sleep_min")),
             ("policy", ("max_concurrency",)),
-            ("resources", ("gpu_required", "min_vram_gb", "disk_gb")),
+            ("resources", ("gpu_required", "min_vram_gb", "min_ram_gb", "disk_gb")),
         ):
             values: dict[str, Any] = {}
             for key in keys:

@@ -122,6 +122,7 @@ def lifecycle_fields(specs: list[InterfaceSpec]) -> dict[str, forms.Field]:
     )
     fields[field_name("resources.gpu_required")] = forms.BooleanField(label="Needs a GPU", required=False)
     fields[field_name("resources.min_vram_gb")] = NumberField(label="Min VRAM (GB)", required=False)
+    fields[field_name("resources.min_ram_gb")] = NumberField(label="Min RAM (GB)", required=False)
     fields[field_name("resources.disk_gb")] = NumberField(label="Disk (GB)", required=False)
     return fields
 

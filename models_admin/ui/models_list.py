@@ -66,6 +66,7 @@ STATE_TONES = {
     "sleeping": "idle",
     "stopped": "idle",
     "failed": "bad",
+    "unreachable": "bad",
 }
 TRANSITIONAL_STATES = frozenset({"starting", "stopping"})
 

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 
 from models_admin.asset_ids import ASSET_ID_PATTERN
-from models_admin.ui import user_views, views
+from models_admin.ui import host_views, user_views, views
 
 
 class AssetIdConverter:
@@ -30,6 +30,7 @@ urlpatterns = [
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<int:revision_id>/<slug:decision>/", views.approval_decide, name="approval-decide"),
     path("activity/", views.activity, name="activity"),
+    path("hosts/", host_views.hosts, name="hosts"),
     path("audit/", views.audit, name="audit"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),

@@ -35,7 +35,7 @@ from runtimes.leases import max_ttl_s
 from runtimes.lifecycle import InvalidTransition, do_wake_asset, retry_after_estimate
 
 RUNNING = "running"
-WAKEABLE = frozenset({"stopped", "sleeping"})
+WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
 DEFAULT_LEASE_TTL_S = 120.0
 
 

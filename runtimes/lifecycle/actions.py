@@ -15,7 +15,7 @@ from django.db import transaction
 from models_admin import audit
 from models_admin.audit import Actor
 from models_admin.models import Asset, AuditSource
-from runtimes.lifecycle import clock, dispatch
+from runtimes.lifecycle import capacity, clock, dispatch
 from runtimes.lifecycle.errors import InvalidTransition, NotRunnable
 from runtimes.lifecycle.policy import Policy, policy_for, wake_refusal
 from runtimes.lifecycle.transitions import asset_by_id, state_of, transition
@@ -58,13 +58,17 @@ def _begin_start(
     action: str,
     reset: bool = False,
 ) -> RuntimeState:
-    """Move to ``starting`` (audited when a user asked) and reconcile after commit."""
+    """Place it (evicting idle models if it must), move to ``starting`` (audited when a user
+    asked) and reconcile after commit. Raises ``NoCapacity`` when no host can take it."""
     before = rs.state
     extra: dict[str, Any] = {"started_at": clock.now(), "ready_at": None, "next_retry_at": None}
     if reset:
         extra["consecutive_failures"] = 0
     with transaction.atomic():
-        rs = transition(rs, S.STARTING, reason=reason, actor=actor, **extra)
+        placement = capacity.place(asset, policy, rs)
+        rs = transition(
+            rs, S.STARTING, reason=reason, actor=actor, detail=placement.detail, **extra, **placement.fields
+        )
         _audited(action, asset, actor, before, rs)
         dispatch.reconcile_on_commit(asset)
     return rs
@@ -76,7 +80,8 @@ def do_wake_asset(asset: Asset, *, actor: Actor) -> RuntimeState:
     Joins a wake already in flight (``starting`` is returned, nothing enqueued twice).
     Idempotent. External runtimes have no lifecycle: their state is returned as is.
     Raises ``NotRunnable`` (no live spec / retired / no runtime) or
-    ``InvalidTransition`` (desired ``stopped``, or ``failed`` until an operator retries).
+    ``InvalidTransition`` (desired ``stopped``, or ``failed`` until an operator retries), or
+    ``NoCapacity`` (503: no live host has room, even after evicting idle models).
     """
     policy = _managed_policy(asset)
     rs = state_of(asset)

@@ -14,13 +14,15 @@ from django.db import transaction
 from models_admin.models import Asset
 from runtimes.lifecycle import config
 from runtimes.lifecycle.policy import policy_for
-from runtimes.models import RuntimeState
+from runtimes.models import ObservedState, RuntimeState
 
 DEFAULT_QUEUE = "hub"
 RECONCILE_ASSET = "runtimes.reconcile_asset"
 CHECK_ASSET_HEALTH = "runtimes.check_asset_health"
 RECONCILE_ALL = "runtimes.reconcile_all"
 CHECK_HEALTH_ALL = "runtimes.check_health_all"
+S = ObservedState
+HOST_BOUND = (S.STARTING, S.RUNNING, S.STOPPING, S.UNREACHABLE)
 
 
 def host_queue(host: str) -> str:
@@ -30,16 +32,22 @@ def host_queue(host: str) -> str:
 def target_host(asset: Asset) -> str | None:
     """The host that must run this asset's lifecycle work, or None if any worker may.
 
-    A launched process lives on one machine: the one ``runtime.host`` names, else the
-    one that started it last (recorded in ``RuntimeState.host``).
+    A launched process lives on one machine: the one ``runtime.host`` names, else the one
+    it was placed on (``RuntimeState.host``) while it is placed there (starting, running,
+    stopping, unreachable) or a process of it is known.
     """
     policy = policy_for(asset)
     if not policy.launched:
         return None
     if policy.host:
         return policy.host
-    recorded = RuntimeState.objects.filter(asset=asset).values_list("host", flat=True).first()
-    return recorded or None
+    row = RuntimeState.objects.filter(asset=asset).values_list("host", "state", "process").first()
+    if row is None:
+        return None
+    host, state, process = row
+    if state not in HOST_BOUND and process is None:
+        return None  # nothing runs: its next start is placed afresh (preferring that host)
+    return host or None
 
 
 def queue_for(asset: Asset) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 
 from models_admin.models import Asset
 from runtimes import leases
-from runtimes.lifecycle import clock, dispatch, outcomes, pickup, runner
-from runtimes.lifecycle.errors import InvalidTransition
+from runtimes.hosts import registry
+from runtimes.lifecycle import capacity, clock, config, dispatch, failover, outcomes, pickup, runner
+from runtimes.lifecycle.errors import InvalidTransition, NoCapacity
 from runtimes.lifecycle.health import observe_external
 from runtimes.lifecycle.locks import asset_lock
 from runtimes.lifecycle.policy import Policy, policy_for
@@ -26,6 +28,7 @@ from runtimes.models import ObservedState, RuntimeState
 log = logging.getLogger(__name__)
 S = ObservedState
 MAX_STEPS = 8
+EVICTION_POLL_S = 0.05
 
 
 def reconcile(asset_id: str | int) -> str | None:
@@ -64,13 +67,18 @@ def reconcile(asset_id: str | int) -> str | None:
 def reconcile_all() -> int:
     """Enqueue a reconcile for every asset that is live or has something running.
 
-    First fails the starts no live worker can pick up (``runtimes.lifecycle.pickup``).
+    First fails the starts no live worker can pick up (``runtimes.lifecycle.pickup``), and
+    marks the assets of hosts that stopped heartbeating ``unreachable``, moving the unpinned
+    ``desired: running`` ones to a host with room (``runtimes.lifecycle.failover``).
     """
     for asset_id, reason in pickup.unpicked_starts():
         log.warning("%s: %s", asset_id, reason)
         outcomes.give_up(asset_id, reason)
+    lost = failover.sweep()
     count = 0
     for asset in watched_assets():
+        if dispatch.target_host(asset) in lost:
+            continue  # nobody consumes a lost host's queue: failover handles its assets
         dispatch.reconcile_on_commit(asset)
         count += 1
     return count
@@ -78,8 +86,11 @@ def reconcile_all() -> int:
 
 def check_health_all() -> int:
     """Enqueue a health check for every asset that is live or has something running."""
+    lost = {h.name for h in registry.stale_hosts()}
     count = 0
     for asset in watched_assets():
+        if dispatch.target_host(asset) in lost:
+            continue  # nobody consumes a lost host's queue
         dispatch.health_on_commit(asset)
         count += 1
     return count
@@ -118,7 +129,7 @@ def _step(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
     desired = policy.desired if policy.runnable else "stopped"
     why = policy.why_not if not policy.runnable else f"desired {desired}"
     if desired == "stopped":
-        if state in (S.STARTING, S.RUNNING, S.SLEEPING, S.FAILED) and (
+        if state in (S.STARTING, S.RUNNING, S.SLEEPING, S.FAILED, S.UNREACHABLE) and (
             state != S.FAILED or runner.handle_from(rs.process) is not None
         ):
             transition(rs, S.STOPPING, reason=why)
@@ -126,7 +137,16 @@ def _step(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
         return False
     if state == S.FAILED:
         return False
+    if state == S.UNREACHABLE:  # this worker is its host: the host is back, stop what it left
+        transition(rs, S.STOPPING, reason=f"host {rs.host or config.host_name()} is back; restarting cleanly")
+        return True
     if state == S.STARTING:
+        if not dispatch.is_local(asset):  # placed on another host: that host starts it
+            dispatch.reconcile_on_commit(asset)
+            return False
+        if capacity.stops_pending(rs):  # an eviction on this host is still freeing its room
+            dispatch.reconcile_on_commit(asset, countdown=EVICTION_POLL_S)
+            return False
         if rs.next_retry_at is not None and rs.next_retry_at > clock.now():
             wait = (rs.next_retry_at - clock.now()).total_seconds()
             dispatch.reconcile_on_commit(asset, countdown=max(0.05, wait))
@@ -142,9 +162,30 @@ def _step(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
             return True
         return False
     if desired == "running":  # stopped or sleeping
-        transition(rs, S.STARTING, reason="desired running", started_at=clock.now(), ready_at=None)
-        return True
+        return _start_desired(asset, policy, rs)
     return False
+
+
+def _start_desired(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
+    """``desired: running`` and down: place it and move to ``starting``; with no room, say why
+    in its reason and try again on the next pass."""
+    try:
+        with transaction.atomic():
+            placement = capacity.place(asset, policy, rs)
+            transition(
+                rs,
+                S.STARTING,
+                reason="desired running",
+                started_at=clock.now(),
+                ready_at=None,
+                detail=placement.detail,
+                **placement.fields,
+            )
+    except NoCapacity as exc:
+        log.warning("%s", exc)
+        RuntimeState.objects.filter(pk=rs.pk).update(reason=f"waiting for room: {exc}"[:300])
+        return False
+    return True
 
 
 def _idle(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:

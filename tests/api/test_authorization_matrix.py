@@ -138,6 +138,7 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/assets/{asset_id}/restart": Row("operate", 200, _live()),
     "GET /api/v1/assets/{asset_id}/events": Row("view", 200, _live()),
     "GET /api/v1/assets/{asset_id}/usage": Row("view", 200, _live()),
+    "GET /api/v1/hosts": Row("view", 200, _none),
     "GET /api/v1/revisions": Row("view", 200, _none),
     "GET /api/v1/revisions/{revision_id}": Row("view", 200, _revision("draft")),
     "POST /api/v1/revisions/{revision_id}/submit": Row("edit", 200, _revision("draft")),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from models_admin.audit import Actor
+from runtimes.hosts import probe, registry
 from runtimes.lifecycle import clock, do_wake_asset, health, pickup, reconcile, reconcile_all, runner
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
@@ -111,6 +112,8 @@ def test_a_start_pinned_to_a_host_without_a_worker_fails_within_the_pickup_timeo
     workers: Any, make_asset: Any, lifecycle_settings: Any
 ) -> None:
     workers.start()
+    # gpu-nowhere heartbeats (placement lets the start through) but no worker takes its queue.
+    registry.record_heartbeat("gpu-nowhere", probe.machine(), queues=[], version="test")
     asset = pin(make_asset("stranded"), "gpu-nowhere")
     assert do_wake_asset(asset, actor=Actor.system()).state == S.STARTING
     early = reconcile_all_task.delay()  # what beat does every 10 s: too early, it may still be picked up

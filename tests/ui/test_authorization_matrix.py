@@ -200,6 +200,7 @@ ROWS: dict[str, Row] = {
     "GET /import/": Row("import", "edit", 200, _page("/import/")),
     "GET /approvals/": Row("approvals", "view", 200, _page("/approvals/")),
     "GET /activity/": Row("activity", "view", 200, _page("/activity/")),
+    "GET /hosts/": Row("hosts", "view", 200, _page("/hosts/")),
     "GET /audit/": Row("audit", "view", 200, _page("/audit/")),
     "GET /tokens/": Row("tokens", "view", 200, _page("/tokens/")),
     "GET /users/": Row("users", "admin", 200, _page("/users/")),
@@ -314,6 +315,7 @@ ROWS: dict[str, Row] = {
     "POST /models/{asset_id}/": Row("model-detail", "signed-in", 405, _post(_asset_url())),
     "POST /approvals/": Row("approvals", "signed-in", 405, lambda w: ("/approvals/", {})),
     "POST /activity/": Row("activity", "signed-in", 405, lambda w: ("/activity/", {})),
+    "POST /hosts/": Row("hosts", "signed-in", 405, lambda w: ("/hosts/", {})),
     "POST /audit/": Row("audit", "signed-in", 405, lambda w: ("/audit/", {})),
 }
 

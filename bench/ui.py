@@ -86,8 +86,8 @@ def main() -> None:
         for name, url, headers in cases:
             results[name] = summary(measure(client, url, args.requests, **headers))
         # Where the time goes: the one batched live-rates read the page makes (metrics' code).
-        from models_admin import catalog
-        from runtimes.metrics import live_rates
+        from models_admin.ui import models_list as catalog
+        from runtimes.metrics.live import live_rates
 
         groups = catalog.models_page(catalog.ModelsQuery.from_params({}))
         ids = [row.asset.asset_id for g in groups for row in g.rows]

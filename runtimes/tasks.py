@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hub.celery import app
+from celery import shared_task
+
 from runtimes.lifecycle import dispatch
 from runtimes.lifecycle.delivery import begin_delivery, end_delivery
 from runtimes.lifecycle.health import check_health
@@ -31,21 +32,21 @@ def _guarded(task: Any, asset_id: str, work: Callable[[str], str | None]) -> str
             end_delivery(task_id)
 
 
-@app.task(name=dispatch.RECONCILE_ASSET, bind=True)
+@shared_task(name=dispatch.RECONCILE_ASSET, bind=True)
 def reconcile_asset(self: Any, asset_id: str) -> str | None:
     return _guarded(self, asset_id, reconcile)
 
 
-@app.task(name=dispatch.CHECK_ASSET_HEALTH, bind=True)
+@shared_task(name=dispatch.CHECK_ASSET_HEALTH, bind=True)
 def check_asset_health(self: Any, asset_id: str) -> str | None:
     return _guarded(self, asset_id, check_health)
 
 
-@app.task(name=dispatch.RECONCILE_ALL)
+@shared_task(name=dispatch.RECONCILE_ALL)
 def reconcile_all() -> int:
     return _reconcile_all()
 
 
-@app.task(name=dispatch.CHECK_HEALTH_ALL)
+@shared_task(name=dispatch.CHECK_HEALTH_ALL)
 def check_health_all() -> int:
     return _check_health_all()

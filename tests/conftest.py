@@ -120,9 +120,17 @@ def hub_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
     of the server that started it, so a second server in the same test run would share
     it across loops.
     """
+    from django.test import override_settings
+
+    from runtimes.gateway import gateway
     from tests.gateway.conftest import HubServer
 
-    server = HubServer()
-    server.start()
-    yield server
-    server.stop()
+    # A short wake wait (tests of a sleeping model answer within a second), and a small Redis
+    # pool, so the 200-request burst proves a full pool waits rather than fails.
+    with override_settings(HUB_GATEWAY_WAKE_WAIT_S=1.0, HUB_GATEWAY_REDIS_CONNECTIONS=8):
+        gateway._config = None  # read the settings above when the server starts
+        server = HubServer()
+        server.start()
+        yield server
+        server.stop()
+        gateway._config = None

@@ -1,10 +1,11 @@
 """The OpenAI-compatible gateway (``/v1/``): a raw ASGI app mounted in ``hub/asgi.py``.
 
-``gateway`` is the process's one instance: ``hub/asgi.py`` serves it and the API's
-resolve / leases / usage endpoints share its caches, pools and invalidation listener.
+``gateway`` is the process's one instance: ``hub/asgi.py`` serves it. It and the API's
+resolve endpoint share one resolver (``resolver.py``): one cache, one wait per waking model.
 """
 
-from runtimes.gateway.app import Gateway, GatewayConfig
+from runtimes.gateway.app import Gateway
+from runtimes.gateway.config import GatewayConfig
 
 gateway = Gateway()
 

@@ -4,7 +4,8 @@
 either returns a routable :class:`Target` or raises the taxonomy's error; with
 ``wake=True`` it asks the lifecycle to wake a sleeping on-demand asset and raises
 :class:`~runtimes.errors.ModelLoading` with a ``Retry-After`` estimate. Callers that
-want to wait poll it (the gateway coalesces waiters per asset; see ``cache.py``).
+want to wait use :class:`runtimes.gateway.resolver.Resolver`, which caches answers and
+shares one poll per waking model.
 
 Only ``Asset.live_spec`` is read: an unapproved edit never changes routing.
 """
@@ -15,9 +16,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
+
+from models_admin.audit import Actor
+from models_admin.documents import document_interfaces
+from models_admin.models import Asset
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import ModelLoading, ModelNotFound
-from runtimes.gateway.cache import TTLCache
 from runtimes.gateway.errors import (
     InterfaceNotImplemented,
     ModelFailed,
@@ -27,12 +32,11 @@ from runtimes.gateway.errors import (
     Retired,
 )
 from runtimes.leases import max_ttl_s
-from runtimes.lifecycle.actions import do_wake_asset
-from runtimes.lifecycle.activity import retry_after_estimate
-from runtimes.lifecycle.errors import InvalidTransition
+from runtimes.lifecycle import InvalidTransition, do_wake_asset, retry_after_estimate
 
 RUNNING = "running"
 WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
+DEFAULT_LEASE_TTL_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -58,69 +62,52 @@ class Target:
             )
 
 
-@dataclass(frozen=True)
-class Resolved:
-    target: Target
-    just_started: bool
-
-
-def _runtime_state(asset: Any) -> Any:
-    """The lifecycle's ``RuntimeState`` row, or None (no row yet, or no lifecycle app)."""
+def _runtime_state(asset: Asset) -> Any:
+    """The lifecycle's ``RuntimeState`` row, or None before the asset's first start."""
     try:
         return asset.runtime_state
-    except Exception:  # RelatedObjectDoesNotExist, or AttributeError before the model exists
+    except ObjectDoesNotExist:
         return None
 
 
-def _load(asset_id: str) -> Any:
-    from models_admin.models import Asset
-
-    query = Asset.objects.all()
-    if hasattr(Asset, "runtime_state"):
-        query = query.select_related("runtime_state")
-    asset = query.filter(asset_id=asset_id).first()
+def _load(asset_id: str) -> Asset:
+    asset = Asset.objects.select_related("runtime_state").filter(asset_id=asset_id).first()
     if asset is None:
         raise ModelNotFound(f"model {asset_id!r} does not exist")
     return asset
 
 
-def _retry_after(asset: Any) -> int:
+def _retry_after(asset: Asset) -> int:
     return max(1, int(retry_after_estimate(asset)))
 
 
-def _wake(asset: Any, actor: Any) -> None:
+def _wake(asset: Asset, actor: Actor | None) -> None:
     with contextlib.suppress(InvalidTransition):  # someone else is waking it already
-        do_wake_asset(asset, actor=actor)
+        do_wake_asset(asset, actor=actor)  # type: ignore[arg-type]
 
 
-def target_of(asset: Any, base_url: str, context_length: int | None) -> Target:
-    live = asset.live_spec
+def target_of(asset: Asset, base_url: str, context_length: int | None) -> Target:
+    live = asset.live_spec or {}
     runtime = RuntimeBinding.from_document(live["runtime"])
     policy = live.get("policy") or {}
     metadata = live.get("metadata") or {}
     max_concurrency = policy.get("max_concurrency")
     return Target(
         asset_id=asset.asset_id,
-        interfaces=tuple(_interfaces(live)),
+        interfaces=tuple(document_interfaces(live)),
         kind=runtime.kind,
         model=runtime.model,
         base_url=base_url.rstrip("/"),
         context_length=context_length or metadata.get("context_length"),
         max_concurrency=int(max_concurrency) if max_concurrency else None,
-        lease_ttl_s=min(float(policy.get("lease_ttl_s") or 120), max_ttl_s()),
+        lease_ttl_s=min(float(policy.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S), max_ttl_s()),
         created=int(asset.created_at.timestamp()),
         api_key_env=runtime.api_key_env,
         api_key_file=runtime.api_key_file,
     )
 
 
-def _interfaces(doc: dict[str, Any]) -> list[str]:
-    from models_admin.validation import document_interfaces
-
-    return document_interfaces(doc)
-
-
-def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Any = None) -> Target:
+def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Actor | None = None) -> Target:
     """The routable target of ``asset_id`` for ``interface`` (None: any interface).
 
     Raises ``ModelNotFound`` (404); ``NotApproved``, ``Retired``, ``NoRuntime``,
@@ -132,12 +119,13 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Any = No
     asset = _load(asset_id)
     live = asset.live_spec
     if live is None:
-        if getattr(asset, "retired_at", None) is not None:
+        if asset.retired_at is not None:
             raise Retired(f"model {asset_id!r} is retired")
         raise NotApproved(f"model {asset_id!r} has no approved revision")
-    if interface is not None and interface not in _interfaces(live):
+    interfaces = document_interfaces(live)
+    if interface is not None and interface not in interfaces:
         raise InterfaceNotImplemented(
-            f"model {asset_id!r} does not implement {interface} (it implements {', '.join(_interfaces(live))})"
+            f"model {asset_id!r} does not implement {interface} (it implements {', '.join(interfaces)})"
         )
     if not live.get("runtime"):
         raise NoRuntime(f"model {asset_id!r} has no runtime bound")
@@ -150,61 +138,21 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Any = No
             _wake(asset, actor)
         raise ModelLoading(f"model {asset_id!r} is starting", retry_after=_retry_after(asset))
     observed = str(state.state)
-    base_url = getattr(state, "base_url", "") or binding.base_url or ""
+    base_url = state.base_url or binding.base_url or ""
     if observed == RUNNING and base_url:
-        return target_of(asset, base_url, getattr(state, "context_length", None))
+        return target_of(asset, base_url, None)  # the catalog's context_length
     desired = str((live.get("lifecycle") or {}).get("desired") or "")
     if desired == "stopped":
         raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
     if observed == "failed":
-        raise ModelFailed(f"model {asset_id!r} failed: {getattr(state, 'last_error', '') or 'unknown error'}")
+        raise ModelFailed(f"model {asset_id!r} failed: {state.last_error or 'unknown error'}")
     if wake and observed in WAKEABLE:
         _wake(asset, actor)
     raise ModelLoading(f"model {asset_id!r} is {observed}; waking it", retry_after=_retry_after(asset))
 
 
-_targets: TTLCache[Target] = TTLCache(5.0)
-_policies: TTLCache[tuple[int | None]] = TTLCache(5.0)
-
-
-def forget(key: str) -> None:
-    """Drop cached answers for an asset id (or everything for ``*``); see ``cache.py``."""
-    if key == "*":
-        _targets.clear()
-        _policies.clear()
-    else:
-        _targets.pop(key)
-        _policies.pop(key)
-
-
-def resolve_now(model: str, interface: str | None, *, actor: Any) -> Target:
-    """The running target of ``model``: a cached answer when there is one, else :func:`inspect`.
-
-    For synchronous callers (the API's resolve endpoint, which does its own waiting). A
-    sleeping on-demand model is woken (a wake in flight is joined) and ``ModelLoading``
-    with ``Retry-After`` is raised until it is ready.
-    """
-    target = _targets.get(model)
-    if target is None:
-        target = inspect(model, None, wake=True, actor=actor)
-        _targets.put(model, target)
-    if interface is not None:
-        target.check_interface(interface)
-    return target
-
-
 def live_max_concurrency(asset_id: str) -> int | None:
-    """``policy.max_concurrency`` of a live asset (cached); raises 404 / 409 errors like resolve."""
-    cached = _policies.get(asset_id)
-    if cached is None:
-        cached = (live_policy(asset_id),)
-        _policies.put(asset_id, cached)
-    return cached[0]
-
-
-def live_policy(asset_id: str) -> int | None:
-    from models_admin.models import Asset
-
+    """``policy.max_concurrency`` of a live asset; raises 404 / 409 errors like :func:`inspect`."""
     asset = Asset.objects.filter(asset_id=asset_id).only("asset_id", "live_spec", "retired_at").first()
     if asset is None:
         raise ModelNotFound(f"model {asset_id!r} does not exist")

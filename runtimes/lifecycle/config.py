@@ -1,4 +1,4 @@
-"""Lifecycle knobs, read from ``django.conf.settings`` (each declared once in ``hub/settings.py``)."""
+"""Lifecycle knobs, read from the settings of the same name (declared in ``hub/settings.py``)."""
 
 from __future__ import annotations
 

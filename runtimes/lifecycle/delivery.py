@@ -7,9 +7,7 @@ counted in Redis under the task's id; past ``HUB_TASK_MAX_DELIVERIES`` the asset
 
 from __future__ import annotations
 
-from django.conf import settings
-from redis import Redis
-
+import core.redis
 from runtimes.lifecycle import config, outcomes
 
 DELIVERIES_KEY = "hub:lifecycle:deliveries:"
@@ -20,10 +18,10 @@ def begin_delivery(task_id: str, asset_id: str) -> bool:
 
     Call ``end_delivery`` when the task returns or raises.
     """
-    with Redis.from_url(settings.REDIS_URL) as client:
-        key = DELIVERIES_KEY + task_id
-        count = int(client.incr(key))
-        client.expire(key, 86400)
+    client = core.redis.client()
+    key = DELIVERIES_KEY + task_id
+    count = int(client.incr(key))
+    client.expire(key, 86400)
     limit = config.task_max_deliveries()
     if count <= limit:
         return True
@@ -33,5 +31,4 @@ def begin_delivery(task_id: str, asset_id: str) -> bool:
 
 
 def end_delivery(task_id: str) -> None:
-    with Redis.from_url(settings.REDIS_URL) as client:
-        client.delete(DELIVERIES_KEY + task_id)
+    core.redis.client().delete(DELIVERIES_KEY + task_id)

@@ -13,13 +13,13 @@ from typing import Any
 
 from models_admin.models import Asset
 from runtimes.errors import SpawnFailed
-from runtimes.launcher import ProcessHandle
 from runtimes.lifecycle import clock, config, dispatch, runner
 from runtimes.lifecycle.errors import InvalidTransition
 from runtimes.lifecycle.locks import asset_lock
 from runtimes.lifecycle.policy import Policy, policy_for
 from runtimes.lifecycle.transitions import asset_by_id, state_of, transition
 from runtimes.models import Health, ObservedState, RuntimeState
+from runtimes.protocols.managed import ProcessHandle
 
 S = ObservedState
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from celery.signals import worker_ready
 
-from runtimes.launcher import ProcessHandle
 from runtimes.lifecycle import config, runner
 from runtimes.models import ObservedState, RuntimeState
+from runtimes.protocols.managed import ProcessHandle
 
 log = logging.getLogger(__name__)
 S = ObservedState

@@ -6,7 +6,6 @@ talk to it use ``transactional_db`` (rows must be committed to be seen).
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -18,10 +17,6 @@ import pytest
 
 from tests.fakes.llama_cpp import FakeLlamaCpp
 from tests.fakes.tei import FakeTEI
-
-os.environ.setdefault("HUB_GATEWAY_WAKE_WAIT_S", "1")
-# A small Redis pool, so the 200-request burst proves a full pool waits rather than fails.
-os.environ.setdefault("HUB_GATEWAY_REDIS_CONNECTIONS", "8")
 
 
 def free_port() -> int:
@@ -145,8 +140,8 @@ def make_live() -> Callable[..., Any]:
 @pytest.fixture
 def make_token(make_user: Callable[..., Any]) -> Callable[..., str]:
     """``make_token(scopes=("inference",), user=None)``: a fresh token secret."""
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
-    from models_admin.tokens import do_create_token
 
     def make(scopes: tuple[str, ...] = ("inference",), user: Any = None) -> str:
         owner = user or make_user(superuser=True)

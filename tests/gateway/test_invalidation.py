@@ -36,11 +36,11 @@ state.save()
 """
 
 
-def cached(asset_id: str) -> tuple[bool, bool]:
-    """Whether the gateway's and the resolve endpoint's caches hold ``asset_id``."""
-    from runtimes.gateway import gateway, resolve
+def cached(asset_id: str) -> bool:
+    """Whether the resolver (the gateway's and the resolve endpoint's one cache) holds ``asset_id``."""
+    from runtimes.gateway.resolver import resolver
 
-    return gateway.targets.get(asset_id) is not None, resolve._targets.get(asset_id) is not None
+    return resolver.targets.get(asset_id) is not None
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -55,10 +55,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 @pytest.fixture
 def warm(hub: Any, llama: Any, make_live: Any, make_token: Any, monkeypatch: Any) -> Callable[[str], Any]:
     """``warm(asset_id)``: a live, running asset whose target both caches hold (for 10 minutes)."""
-    from runtimes.gateway import gateway, resolve
+    from runtimes.gateway.resolver import resolver
 
-    monkeypatch.setattr(gateway.targets, "ttl_s", 600.0)
-    monkeypatch.setattr(resolve._targets, "ttl_s", 600.0)
+    monkeypatch.setattr(resolver.targets, "ttl_s", 600.0)
     token = make_token(scopes=("inference", "gateway"))
 
     def make(asset_id: str) -> Any:
@@ -66,7 +65,7 @@ def warm(hub: Any, llama: Any, make_live: Any, make_token: Any, monkeypatch: Any
         assert post(hub, "/v1/chat/completions", token, {"model": asset_id, **CHAT}).status_code == 200
         body = {"interface": "llm-runtime", "model": asset_id, "wait_s": 0}
         assert post(hub, "/api/v1/gateway/resolve", token, body).status_code == 200
-        assert cached(asset_id) == (True, True)
+        assert cached(asset_id)
         return asset
 
     return make
@@ -81,7 +80,7 @@ def test_it_forgets_a_target_whose_state_a_worker_process_saved(warm: Callable[[
     subprocess.run(
         [sys.executable, "-c", WORKER, "inv-worker"], cwd=ROOT, env=worker_env(), check=True, timeout=60
     )
-    assert wait_for(lambda: cached("inv-worker") == (False, False))
+    assert wait_for(lambda: not cached("inv-worker"))
 
 
 def test_it_forgets_a_target_the_lifecycle_moved_with_an_update(warm: Callable[[str], Any]) -> None:
@@ -97,4 +96,4 @@ def test_it_forgets_a_target_the_lifecycle_moved_with_an_update(warm: Callable[[
         LifecycleEvent.objects.create(
             asset_id=asset.pk, at=timezone.now(), from_state="running", to_state="sleeping"
         )
-    assert wait_for(lambda: cached("inv-update") == (False, False))
+    assert wait_for(lambda: not cached("inv-update"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from runtimes.gateway.app import _answer_model, _with_model
+from runtimes.gateway.jsonbody import answer_model as _answer_model
+from runtimes.gateway.jsonbody import with_model as _with_model
 
 ASSET = json.dumps("my-asset").encode()
 

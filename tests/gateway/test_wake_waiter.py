@@ -11,40 +11,39 @@ import gc
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from runtimes.errors import ModelLoading, ModelNotFound
-from runtimes.gateway import app as gateway_app
-from runtimes.gateway.app import Gateway, GatewayConfig
+from runtimes.gateway import resolver as resolver_module
+from runtimes.gateway.resolver import Resolver
 
 
 def test_a_wake_that_fails_after_every_caller_gave_up_reports_no_unretrieved_exception(
-    monkeypatch: pytest.MonkeyPatch, redis_client: Any
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def inspect(model: str, interface: str | None, *, wake: bool, actor: Any = None) -> Any:
         if wake:
             raise ModelLoading(f"model {model!r} is starting", retry_after=1)
         raise ModelNotFound(f"model {model!r} was removed while it started")
 
-    monkeypatch.setattr(gateway_app, "inspect", inspect)
+    monkeypatch.setattr(resolver_module, "inspect", inspect)
 
     async def scenario() -> list[dict[str, Any]]:
         reported: list[dict[str, Any]] = []
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
-        gateway = Gateway(GatewayConfig(redis_url=settings.REDIS_URL, wake_poll_s=0.05))
-        await gateway.startup()
-        try:
-            with pytest.raises(ModelLoading):
-                await gateway.resolve("waking", None, lambda: None, wait_s=0.01)
-            for _ in range(200):  # the shared poll goes on, and fails, after the caller left
-                if not gateway._waits:
-                    break
-                await asyncio.sleep(0.01)
-            assert not gateway._waits
-            gc.collect()  # an unread task exception is reported when the task is collected
-            await asyncio.sleep(0)
-        finally:
-            await gateway.shutdown()
+        resolver = Resolver(ttl_s=5.0, poll_s=0.05)
+
+        async def db(fn: Any) -> Any:
+            return fn()
+
+        with pytest.raises(ModelLoading):
+            await resolver.resolve("waking", None, db=db, actor=lambda: None, wait_s=0.01)
+        for _ in range(200):  # the shared poll goes on, and fails, after the caller left
+            if not resolver.waiting():
+                break
+            await asyncio.sleep(0.01)
+        assert not resolver.waiting()
+        gc.collect()  # an unread task exception is reported when the task is collected
+        await asyncio.sleep(0)
         return reported
 
     reported = asyncio.run(scenario())

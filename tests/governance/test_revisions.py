@@ -8,6 +8,14 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from actions.assets import do_retire_asset, do_save_asset
+from actions.revisions import (
+    do_approve_revision,
+    do_create_draft,
+    do_reject_revision,
+    do_submit_revision,
+    do_withdraw_revision,
+)
 from models_admin.audit import Actor
 from models_admin.governance import (
     FourEyesViolation,
@@ -15,17 +23,10 @@ from models_admin.governance import (
     InvalidTransition,
     PermissionRefused,
     can_decide,
-    do_approve_revision,
-    do_create_draft,
-    do_reject_revision,
-    do_retire_asset,
-    do_submit_revision,
-    do_withdraw_revision,
     live_revision,
     open_revision,
 )
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus
-from models_admin.services import do_save_asset
 from tests.governance.factories import (
     actor,
     asset_document,

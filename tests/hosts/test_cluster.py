@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
-from models_admin.tokens import do_create_token
 from runtimes import leases
 from runtimes.lifecycle import do_sleep_asset, do_wake_asset, reconcile_all
 from runtimes.lifecycle.errors import NoCapacity

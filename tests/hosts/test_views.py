@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
 from models_admin.models import Asset
-from models_admin.tokens import do_create_token
 from runtimes.hosts import registry
 from runtimes.hosts.probe import Gpu, Machine
 from runtimes.models import Host, ObservedState, RuntimeState

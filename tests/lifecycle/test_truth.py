@@ -15,6 +15,7 @@ from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
 from runtimes.tasks import reconcile_all as reconcile_all_task
+from tests.lifecycle import shared_clock
 from tests.lifecycle.conftest import wait_for
 
 S = ObservedState
@@ -116,7 +117,7 @@ def test_a_start_pinned_to_a_host_without_a_worker_fails_within_the_pickup_timeo
     asset = pin(make_asset("stranded"), "gpu-nowhere")
     assert do_wake_asset(asset, actor=Actor.system()).state == S.STARTING
     early = reconcile_all_task.delay()  # what beat does every 10 s: too early, it may still be picked up
-    clock.advance(61, shared=True)  # HUB_START_PICKUP_TIMEOUT_S is 60 by default
+    shared_clock.advance(61)  # HUB_START_PICKUP_TIMEOUT_S is 60 by default
     late = reconcile_all_task.delay()
 
     rs = wait_for(lambda: state_of(asset) if state_of(asset).state == S.FAILED else None, what="failed")

@@ -23,7 +23,7 @@ from models_admin.validation import validate_asset_document
 from runtimes.hosts import registry
 from runtimes.launcher import Launcher
 from runtimes.lifecycle.transitions import state_of
-from runtimes.models import RuntimeState
+from runtimes.models import Host, RuntimeState
 from tests.conftest import child_env
 from tests.lifecycle.conftest import FAKE_LLAMA, REPO, processes_with, wait_for
 
@@ -127,6 +127,14 @@ def cluster(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any)
         sim.start(name)
     yield sim
     sim.stop_all()
+    forget_hosts(django_db_blocker)
+
+
+def forget_hosts(django_db_blocker: Any) -> None:
+    """The workers are gone, but their last heartbeats may have landed after the last test's
+    flush: later tests must not see these hosts (placement would send starts there)."""
+    with django_db_blocker.unblock():
+        Host.objects.all().delete()
 
 
 @pytest.fixture

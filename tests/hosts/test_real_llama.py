@@ -18,7 +18,7 @@ from models_admin.validation import validate_asset_document
 from runtimes.bundled import BundledRuntime, BundledRuntimeMissing, find_bundled
 from runtimes.lifecycle import do_wake_asset
 from runtimes.models import LifecycleEvent, ObservedState
-from tests.hosts.conftest import Cluster, state, wait_state
+from tests.hosts.conftest import Cluster, forget_hosts, state, wait_state
 
 pytestmark = [pytest.mark.real_runtime, pytest.mark.slow]
 S = ObservedState
@@ -34,11 +34,12 @@ def bundled() -> BundledRuntime:
 
 
 @pytest.fixture(scope="module")
-def solo_cluster(django_db_setup: Any, tmp_path_factory: Any) -> Iterator[Cluster]:
+def solo_cluster(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Cluster]:
     sim = Cluster(tmp_path_factory.mktemp("solo"), SOLO)
     sim.start("solo")
     yield sim
     sim.stop_all()
+    forget_hosts(django_db_blocker)
 
 
 def gemma(asset_id: str, runtime: BundledRuntime) -> Asset:

@@ -254,5 +254,11 @@ HUB_GATEWAY_TOKEN_TTL_S = env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0)
 HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
 # Redis connections per gateway process; a burst beyond them waits for a free one.
 HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
+# A gateway process's concurrency slots and queue places live this long unless its heartbeat
+# (every HUB_GATEWAY_HEARTBEAT_S) renews them: a process that dies frees them within this time.
+HUB_GATEWAY_LEASE_TTL_S = env_float("HUB_GATEWAY_LEASE_TTL_S", 8.0)
+HUB_GATEWAY_HEARTBEAT_S = env_float("HUB_GATEWAY_HEARTBEAT_S", 2.0)
+# A streamed request waiting in a model's queue gets an SSE comment this often (proxies keep it).
+HUB_GATEWAY_QUEUE_KEEPALIVE_S = env_float("HUB_GATEWAY_QUEUE_KEEPALIVE_S", 5.0)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)

@@ -43,7 +43,25 @@ TOP_LEVEL_KEYS = (
 )
 RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "disk_gb")
 LIFECYCLE_KEYS = ("desired", "auto_sleep_min")
-POLICY_KEYS = ("max_concurrency",)
+POLICY_KEYS = ("max_concurrency", "max_queue", "queue_timeout_s")
+# The gateway's queue (runtimes/gateway/queue.py): how many requests may wait for a slot, and
+# how long. Omitted: QUEUE_FACTOR x max_concurrency, DEFAULT_QUEUE_TIMEOUT_S.
+QUEUE_FACTOR = 4
+DEFAULT_QUEUE_TIMEOUT_S = 30.0
+MAX_QUEUE = 10_000
+MAX_QUEUE_TIMEOUT_S = 3600.0
+
+
+def queue_policy(policy: dict[str, Any]) -> tuple[int | None, int, float]:
+    """``(max_concurrency, max_queue, queue_timeout_s)`` of a validated policy, defaults applied."""
+    limit = policy.get("max_concurrency")
+    max_concurrency = int(limit) if limit else None
+    queue = policy.get("max_queue")
+    max_queue = int(queue) if queue is not None else QUEUE_FACTOR * (max_concurrency or 0)
+    timeout = policy.get("queue_timeout_s")
+    return max_concurrency, max_queue, float(timeout) if timeout is not None else DEFAULT_QUEUE_TIMEOUT_S
+
+
 RUNTIME_KEYS = ("kind", "model", "base_url", "host", "launch", "api_key_env", "api_key_file")
 LAUNCH_KEYS = ("command", "env", "ready_timeout_s")
 
@@ -373,6 +391,16 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
         policy["max_concurrency"] = v.integer(
             policy_in["max_concurrency"], "policy.max_concurrency", minimum=1
         )
+    if "max_queue" in policy_in:
+        queue = v.integer(policy_in["max_queue"], "policy.max_queue", minimum=0)
+        if queue is not None and queue > MAX_QUEUE:
+            v.error("policy.max_queue", f"must be ≤ {MAX_QUEUE}")
+        policy["max_queue"] = queue
+    if "queue_timeout_s" in policy_in:
+        timeout = v.number(policy_in["queue_timeout_s"], "policy.queue_timeout_s", minimum=0)
+        if timeout is not None and timeout > MAX_QUEUE_TIMEOUT_S:
+            v.error("policy.queue_timeout_s", f"must be ≤ {MAX_QUEUE_TIMEOUT_S:g}")
+        policy["queue_timeout_s"] = timeout
     out["policy"] = policy
 
     out["metadata"] = _metadata(v, doc.get("metadata"), specs, version)

@@ -100,3 +100,11 @@ def error_body(exc: RuntimeAdapterError) -> dict[str, Any]:
     if field is not None:
         error["field"] = field
     return {"error": error}
+
+
+class QueueTimeout(RuntimeAdapterError):
+    """The request waited ``policy.queue_timeout_s`` in the model's queue without a slot."""
+
+    code = "queue_timeout"
+    http_status = 503
+    retryable = True

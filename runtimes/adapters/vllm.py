@@ -1,8 +1,8 @@
 """vLLM's OpenAI-compatible server (``vllm serve MODEL``).
 
 API: ``/health`` (200 once serving), ``/version``, ``/v1/models`` (with
-``max_model_len``), ``/v1/chat/completions`` (SSE), ``/v1/embeddings`` (pooling
-models), ``/metrics`` (Prometheus; ``vllm:num_requests_waiting`` tells busy), and the
+``max_model_len``), ``/v1/chat/completions`` (SSE), ``/v1/completions``, ``/v1/embeddings``
+and ``/v1/rerank`` (pooling models), ``/metrics`` (Prometheus; ``vllm:num_requests_waiting`` tells busy), and the
 sleep mode endpoints ``POST /sleep?level=1``, ``POST /wake_up``, ``GET /is_sleeping``
 (the server needs ``--enable-sleep-mode`` and ``VLLM_SERVER_DEV_MODE=1``).
 """
@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from runtimes.adapters._config import LaunchableConfig
 from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.adapters._openai_more import OpenAICompletions, OpenAIRerank
 from runtimes.errors import RuntimeAdapterError
 from runtimes.protocols.managed import HealthReport, HealthState, RuntimeMetadata
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
@@ -21,7 +22,7 @@ from runtimes.protocols.provider import CredentialCheck, Reachability, ServedMod
 _WAITING_METRIC = "vllm:num_requests_waiting"
 
 
-class VLLMAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
+class VLLMAdapter(OpenAIChat, OpenAIEmbeddings, OpenAICompletions, OpenAIRerank, LaunchableRuntime):
     kind: ClassVar[str] = "vllm"
     config_model = LaunchableConfig
 

@@ -47,7 +47,7 @@ from runtimes.gateway.catalog import live_models
 from runtimes.gateway.config import GatewayConfig
 from runtimes.gateway.errors import AuthenticationFailed, BadRequest, PermissionDenied
 from runtimes.gateway.forward import Upstreams
-from runtimes.gateway.jsonbody import RequestBody
+from runtimes.gateway.jsonbody import Body
 from runtimes.gateway.operations import Operation
 from runtimes.gateway.queue import Queue
 from runtimes.gateway.recording import Recorder
@@ -216,9 +216,8 @@ class Gateway:
         call.interface = route.interface
         operation = route.served_by()
         _, token = await self._authenticate(scope)
-        request = RequestBody.parse(
-            await read_body(receive, self.config.max_body_bytes), max_depth=self.config.max_depth
-        )
+        raw = await read_body(receive, self.config.max_body_bytes)
+        request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model: a model id is required", field="model")
@@ -233,7 +232,7 @@ class Gateway:
         operation: Operation,
         model: str,
         token: Any,
-        request: RequestBody,
+        request: Body,
         stream: bool,
     ) -> None:
         """Resolve, wait in the model's queue for a slot, forward; the slot is freed at the end.

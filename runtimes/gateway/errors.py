@@ -108,3 +108,10 @@ class QueueTimeout(RuntimeAdapterError):
     code = "queue_timeout"
     http_status = 503
     retryable = True
+
+
+class OperationNotServed(RuntimeAdapterError):
+    """The model's runtime does not speak the endpoint asked for (e.g. completions on Ollama)."""
+
+    code = "operation_not_served"
+    http_status = 404

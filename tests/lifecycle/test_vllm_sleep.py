@@ -68,6 +68,7 @@ def test_a_launched_vllm_sleeps_in_place_and_wakes_without_a_restart(
     do_wake_asset(asset, actor=Actor.system())
     assert reconcile(asset.asset_id) == S.RUNNING
     running = RuntimeState.objects.get(asset=asset)
+    assert running.process is not None
     [pid] = processes_with("fake/vllm-sleepy")
     assert "--enable-sleep-mode" in running.process["command"]
     assert is_sleeping(running.base_url) is False  # dev mode: the endpoint exists
@@ -75,6 +76,7 @@ def test_a_launched_vllm_sleeps_in_place_and_wakes_without_a_restart(
     do_sleep_asset(asset, actor=Actor.system())
     assert reconcile(asset.asset_id) == S.SLEEPING
     asleep = RuntimeState.objects.get(asset=asset)
+    assert asleep.process is not None
     assert processes_with("fake/vllm-sleepy") == [pid]  # still there, weights offloaded
     assert asleep.process["asleep"] is True
     assert is_sleeping(running.process["base_url"]) is True

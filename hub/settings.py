@@ -297,6 +297,12 @@ HUB_MAX_DOCUMENT_BYTES = env_int("HUB_MAX_DOCUMENT_BYTES", 64 * 1024)
 HUB_MAX_DOCUMENT_DEPTH = env_int("HUB_MAX_DOCUMENT_DEPTH", 32)
 HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)
+# A gateway process's concurrency slots and queue places live this long unless its heartbeat
+# (every HUB_GATEWAY_HEARTBEAT_S) renews them: a process that dies frees them within this time.
+HUB_GATEWAY_LEASE_TTL_S = env_float("HUB_GATEWAY_LEASE_TTL_S", 8.0)
+HUB_GATEWAY_HEARTBEAT_S = env_float("HUB_GATEWAY_HEARTBEAT_S", 2.0)
+# A streamed request waiting in a model's queue gets an SSE comment this often (proxies keep it).
+HUB_GATEWAY_QUEUE_KEEPALIVE_S = env_float("HUB_GATEWAY_QUEUE_KEEPALIVE_S", 5.0)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
 # Hosts and capacity (runtimes/hosts/, docs/capacity.md).

@@ -17,6 +17,7 @@ import functools
 from typing import Any
 
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
+from models_admin.documents import MAX_QUEUE, MAX_QUEUE_TIMEOUT_S
 from models_admin.interfaces import InterfaceSpec, MetadataField, all_interfaces, interface_names
 from runtimes import registry
 
@@ -178,7 +179,11 @@ def _variant(spec: InterfaceSpec | None) -> dict[str, Any]:
                 {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": {"max_concurrency": _integer(1)},
+                    "properties": {
+                        "max_concurrency": _integer(1),
+                        "max_queue": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUE},
+                        "queue_timeout_s": {"type": "number", "minimum": 0, "maximum": MAX_QUEUE_TIMEOUT_S},
+                    },
                 }
             ),
             "metadata": _metadata(spec),

@@ -21,7 +21,13 @@ TOP_LEVEL_KEYS = (
 )
 RESOURCE_KEYS = ("gpu_required", "min_vram_gb", "min_ram_gb", "disk_gb")
 LIFECYCLE_KEYS = ("desired", "auto_sleep_min")
-POLICY_KEYS = ("max_concurrency",)
+POLICY_KEYS = ("max_concurrency", "max_queue", "queue_timeout_s")
+# The gateway's queue (runtimes/gateway/queue.py): how many requests may wait for a slot, and
+# how long. Omitted: QUEUE_FACTOR x max_concurrency, DEFAULT_QUEUE_TIMEOUT_S.
+QUEUE_FACTOR = 4
+DEFAULT_QUEUE_TIMEOUT_S = 30.0
+MAX_QUEUE = 10_000
+MAX_QUEUE_TIMEOUT_S = 3600.0
 RUNTIME_KEYS = ("kind", "model", "base_url", "host", "launch", "api_key_env", "api_key_file")
 LAUNCH_KEYS = ("command", "env", "ready_timeout_s")
 
@@ -80,3 +86,13 @@ def canonical(doc: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("metadata"), dict):
         out["metadata"] = _ordered(out["metadata"], ())
     return out
+
+
+def queue_policy(policy: dict[str, Any]) -> tuple[int | None, int, float]:
+    """``(max_concurrency, max_queue, queue_timeout_s)`` of a validated policy, defaults applied."""
+    limit = policy.get("max_concurrency")
+    max_concurrency = int(limit) if limit else None
+    queue = policy.get("max_queue")
+    max_queue = int(queue) if queue is not None else QUEUE_FACTOR * (max_concurrency or 0)
+    timeout = policy.get("queue_timeout_s")
+    return max_concurrency, max_queue, float(timeout) if timeout is not None else DEFAULT_QUEUE_TIMEOUT_S

@@ -55,6 +55,7 @@ class InterfaceSpec:
     capabilities: tuple[str, ...]
     required_endpoints: tuple[str, ...]
     endpoint: str
+    endpoints: tuple[tuple[str, str], ...]  # (path, operation) the gateway routes to this interface
     metadata: tuple[MetadataField, ...]
     columns: tuple[Column, ...]
     lifecycle_defaults: dict[str, Any]
@@ -98,6 +99,7 @@ def _load_spec(path: Path, order: int) -> InterfaceSpec:
         capabilities=tuple(doc.get("capabilities") or ()),
         required_endpoints=tuple(doc.get("required_endpoints") or ()),
         endpoint=doc["endpoint"],
+        endpoints=_endpoints(path, doc),
         metadata=tuple(fields),
         columns=tuple(Column(**c) for c in doc.get("columns") or ()),
         lifecycle_defaults=dict(doc["lifecycle_defaults"]),
@@ -105,6 +107,17 @@ def _load_spec(path: Path, order: int) -> InterfaceSpec:
         order=order,
         throughput=Throughput(**doc.get("throughput", {})),
     )
+
+
+def _endpoints(path: Path, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``endpoints`` (path -> operation), or the one ``endpoint`` serving the first capability."""
+    declared = doc.get("endpoints")
+    if declared is None:
+        capabilities = doc.get("capabilities") or [doc["capability"]]
+        return ((str(doc["endpoint"]), str(capabilities[0])),)
+    if not isinstance(declared, dict) or not declared:
+        raise ValueError(f"{path.name}: endpoints must map each path to an operation")
+    return tuple((str(route), str(operation)) for route, operation in declared.items())
 
 
 @functools.cache

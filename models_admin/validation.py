@@ -20,6 +20,8 @@ from models_admin.asset_ids import ASSET_ID_RULE, is_asset_id
 from models_admin.documents import (
     LAUNCH_KEYS,
     LIFECYCLE_KEYS,
+    MAX_QUEUE,
+    MAX_QUEUE_TIMEOUT_S,
     POLICY_KEYS,
     RESOURCE_KEYS,
     RUNTIME_KEYS,
@@ -361,6 +363,16 @@ def validate_asset_document(raw: Any) -> dict[str, Any]:
         policy["max_concurrency"] = v.integer(
             policy_in["max_concurrency"], "policy.max_concurrency", minimum=1
         )
+    if "max_queue" in policy_in:
+        queue = v.integer(policy_in["max_queue"], "policy.max_queue", minimum=0)
+        if queue is not None and queue > MAX_QUEUE:
+            v.error("policy.max_queue", f"must be ≤ {MAX_QUEUE}")
+        policy["max_queue"] = queue
+    if "queue_timeout_s" in policy_in:
+        timeout = v.number(policy_in["queue_timeout_s"], "policy.queue_timeout_s", minimum=0)
+        if timeout is not None and timeout > MAX_QUEUE_TIMEOUT_S:
+            v.error("policy.queue_timeout_s", f"must be ≤ {MAX_QUEUE_TIMEOUT_S:g}")
+        policy["queue_timeout_s"] = timeout
     out["policy"] = policy
 
     out["metadata"] = _metadata(v, doc.get("metadata"), specs, version)

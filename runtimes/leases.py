@@ -33,15 +33,22 @@ from core.redis import client as redis_client
 
 LEASE_PREFIX = "hub:lease:"
 LEASE_ID_PREFIX = "hub:lease-id:"
+# The gateway's queue per asset (runtimes/gateway/queue.py): waiting tickets in arrival order,
+# their liveness, and the asset's observed times.
+QUEUE_PREFIX = "hub:queue:"
+QUEUE_ALIVE_PREFIX = "hub:queue-alive:"
+QUEUE_STATS_PREFIX = "hub:queue-stats:"
+QUEUE_SEQ_PREFIX = "hub:queue-seq:"
 
-# KEYS[1] lease zset, KEYS[2] lease-id key; ARGV: lease_id, max, ttl_ms, owner.
-# Returns {1, expires_ms} when acquired, {0, ms until the soonest lease expires} when full.
+# KEYS[1] lease zset, KEYS[2] lease-id key, KEYS[3] the gateway's queue; ARGV: lease_id, max,
+# ttl_ms, owner. Returns {1, expires_ms} when acquired, {0, ms until the soonest lease expires}
+# when full. A slot is never taken past requests waiting in the gateway's queue.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) or redis.call('ZCARD', KEYS[3]) > 0 then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   local wait = 1000
   if first[2] then wait = tonumber(first[2]) - now end
@@ -119,6 +126,26 @@ def _id_key(lease_id: str) -> str:
     return LEASE_ID_PREFIX + lease_id
 
 
+def queue_keys(asset_id: str) -> list[str]:
+    """The keys of ``asset_id``'s queue scripts: leases, queue, liveness, stats, arrival counter."""
+    return [
+        _key(asset_id),
+        QUEUE_PREFIX + asset_id,
+        QUEUE_ALIVE_PREFIX + asset_id,
+        QUEUE_STATS_PREFIX + asset_id,
+        QUEUE_SEQ_PREFIX + asset_id,
+    ]
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """An asset's queue now: requests waiting, and the averages of recent waits and services."""
+
+    depth: int
+    wait_ms: int | None
+    service_ms: int | None
+
+
 def _owner_args(owner: str | None) -> list[str]:
     if owner is not None and "|" in owner:
         raise ValueError(f"a lease owner cannot contain '|': {owner!r}")
@@ -165,7 +192,7 @@ class Leases:
         result = cast(
             list[Any],
             self._acquire(
-                keys=[_key(asset_id), _id_key(lease_id)],
+                keys=[_key(asset_id), _id_key(lease_id), QUEUE_PREFIX + asset_id],
                 args=[lease_id, max_concurrency, ttl_ms, *_owner_args(owner)],
             ),
         )
@@ -205,6 +232,28 @@ class Leases:
         for asset_id in ids:
             pipe.zcount(_key(asset_id), f"({now_ms}", "+inf")
         return {asset_id: int(n) for asset_id, n in zip(ids, pipe.execute(), strict=True)}
+
+    def queue_snapshots(self, asset_ids: Iterable[str]) -> dict[str, QueueSnapshot]:
+        """Each asset's queue: waiting requests (live tickets) and the averaged wait / service."""
+        ids = list(asset_ids)
+        if not ids:
+            return {}
+        now_s, now_us = self.client.time()
+        now_ms = now_s * 1000 + now_us // 1000
+        pipe = self.client.pipeline(transaction=False)
+        for asset_id in ids:
+            pipe.zcount(QUEUE_ALIVE_PREFIX + asset_id, f"({now_ms}", "+inf")
+            pipe.hmget(QUEUE_STATS_PREFIX + asset_id, "wait_ms", "svc_ms")
+        results = pipe.execute()
+        out = {}
+        for i, asset_id in enumerate(ids):
+            wait, service = results[2 * i + 1]
+            out[asset_id] = QueueSnapshot(
+                depth=int(results[2 * i]),
+                wait_ms=None if wait is None else int(wait),
+                service_ms=None if service is None else int(service),
+            )
+        return out
 
 
 def _ttl_ms(ttl_s: float) -> int:
@@ -258,6 +307,11 @@ def active_counts(asset_ids: Iterable[str]) -> dict[str, int]:
     return _default().active_counts(asset_ids)
 
 
+def queue_snapshots(asset_ids: Iterable[str]) -> dict[str, QueueSnapshot]:
+    """Queue depth and averaged wait per asset (used by the UI and metrics)."""
+    return _default().queue_snapshots(asset_ids)
+
+
 class AsyncLeases:
     """The same scripts for asyncio callers (the gateway)."""
 
@@ -273,7 +327,8 @@ class AsyncLeases:
         result = cast(
             list[Any],
             await self._acquire(
-                keys=[_key(asset_id), _id_key(lease_id)], args=[lease_id, max_concurrency, ttl_ms]
+                keys=[_key(asset_id), _id_key(lease_id), QUEUE_PREFIX + asset_id],
+                args=[lease_id, max_concurrency, ttl_ms],
             ),
         )
         if int(result[0]) == 1:

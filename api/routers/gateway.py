@@ -83,7 +83,8 @@ def _lease_out(lease: leases.Lease) -> dict[str, Any]:
 )
 def acquire_lease(request: HttpRequest, body: LeaseIn) -> Status[dict[str, Any]]:
     who = require_gateway(request)
-    limit = resolver.max_concurrency(body.asset_id)
+    limits = resolver.limits(body.asset_id)
+    limit = limits.max_concurrency if limits else None
     got = do_acquire_lease(body.asset_id, limit or 2**31 - 1, body.ttl_s, actor=who.actor())
     if isinstance(got, leases.LeaseRefused):
         raise RuntimeBusy(

@@ -26,7 +26,7 @@ from django.utils import timezone
 from models_admin.interfaces import InterfaceSpec, all_interfaces
 from models_admin.models import Asset, AssetRevision, RevisionStatus
 from runtimes import lifecycle
-from runtimes.leases import active_counts
+from runtimes.leases import QueueSnapshot, active_counts, queue_snapshots
 from runtimes.metrics.live import live_rates
 from runtimes.models import ObservedState, RuntimeState
 
@@ -106,13 +106,16 @@ def pending_revision_exists() -> Exists:
 class LiveSnapshot:
     rates: Mapping[str, Any]  # asset_id -> runtimes.metrics.LiveRates
     active: Mapping[str, int]  # asset_id -> live leases
+    queues: Mapping[str, QueueSnapshot] = field(default_factory=dict)  # the gateway's queue
 
 
 def live_snapshot(asset_ids: list[str]) -> LiveSnapshot:
     """Live rates and lease counts for ``asset_ids``: one batched Redis call each."""
     if not asset_ids:
         return LiveSnapshot({}, {})
-    return LiveSnapshot(live_rates(asset_ids, with_sessions=False), active_counts(asset_ids))
+    return LiveSnapshot(
+        live_rates(asset_ids, with_sessions=False), active_counts(asset_ids), queue_snapshots(asset_ids)
+    )
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,12 @@ def _cell(key: str, asset: Asset, spec: InterfaceSpec, snapshot: LiveSnapshot, n
         limit = (asset.live_spec or asset.spec).get("policy", {}).get("max_concurrency")
         active = snapshot.active.get(asset.asset_id)
         shown = "—" if active is None else str(active)
-        return Cell(f"{shown} / {limit if limit is not None else '—'}", numeric=True)
+        text = f"{shown} / {limit if limit is not None else '—'}"
+        queue = snapshot.queues.get(asset.asset_id)
+        if queue is not None and queue.depth:  # requests waiting in the gateway's queue
+            wait = f", ~{queue.wait_ms / 1000:.1f} s" if queue.wait_ms is not None else ""
+            text += f" (+{queue.depth} waiting{wait})"
+        return Cell(text, numeric=True)
     if key == "last_used":
         return ago(last_used(asset), now)
     value = asset.metadata.get(key)

@@ -25,6 +25,10 @@ class LaunchableRuntime(HttpAdapter):
     launchable: ClassVar[bool] = True
     health_path: ClassVar[str] = "/health"
     external_ready_timeout_s: ClassVar[float] = 300.0
+    launch_env: ClassVar[dict[str, str]] = {}
+    """Variables a launched process of this kind always gets (the asset's ``launch.env`` wins)."""
+    launch_flags: ClassVar[tuple[str, ...]] = ()
+    """Flags a launched process of this kind always gets (added when the command lacks them)."""
     model_file_flags: ClassVar[tuple[str, ...]] = ()
     """Flags whose value is a weights file on the launching host; the launcher fails at once
     (not retried) when the last one names no file. Only where the value is always a path:
@@ -105,11 +109,12 @@ class LaunchableRuntime(HttpAdapter):
                 self.launcher.wait_ready(self.handle, self.is_ready, timeout_s=launch.ready_timeout_s)
             return self._target(just_started=woke)
         self.check_launch(launch.command)
+        command = [*launch.command, *(flag for flag in self.launch_flags if flag not in launch.command)]
         self.handle = self.launcher.start(
             self.key,
-            launch.command,
+            command,
             listen_args=self.listen_args,
-            env=launch.env,
+            env={**self.launch_env, **(launch.env or {})},
             model_file_flags=self.model_file_flags,
         )
         self._base_url = self.handle.base_url
@@ -145,6 +150,11 @@ class LaunchableRuntime(HttpAdapter):
     def sleep(self) -> None:
         """No sleep mode by default: stopping the process is what frees its memory."""
         self.stop()
+
+    def sleep_in_place(self) -> bool:
+        """Put a running process to sleep, keeping it (and its port); False if this kind (or
+        this server) has no sleep mode, and the caller stops the process instead."""
+        return False
 
     def _fresh_client(self) -> httpx.Client:
         return httpx.Client(timeout=self._timeout, limits=self._limits, auth=self._auth)

@@ -3,7 +3,7 @@
 API: ``/health`` (503 while the model loads), ``/props`` (context size, slot count),
 ``/slots`` (which slots are processing; may be disabled), ``/v1/models``,
 ``/v1/chat/completions`` (SSE, with llama.cpp ``timings``), ``/v1/embeddings`` (needs
-``--embeddings``). Launched as ``llama-server -m FILE ...`` plus ``--host/--port``.
+``--embeddings``), ``/v1/completions``, ``/v1/rerank`` (needs ``--reranking``). Launched as ``llama-server -m FILE ...`` plus ``--host/--port``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Any, ClassVar
 from runtimes.adapters._config import LaunchableConfig
 from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.adapters._openai_more import OpenAICompletions, OpenAIRerank
 from runtimes.errors import RuntimeAdapterError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.managed import HealthReport, HealthState, RuntimeMetadata
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
 
 
-class LlamaCppAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
+class LlamaCppAdapter(OpenAIChat, OpenAIEmbeddings, OpenAICompletions, OpenAIRerank, LaunchableRuntime):
     kind: ClassVar[str] = "llama-cpp"
     config_model = LaunchableConfig
     model_file_flags: ClassVar[tuple[str, ...]] = ("-m", "--model")

@@ -4,22 +4,21 @@ API: ``/api/version``, ``/api/tags`` (models on disk), ``/api/ps`` (models in me
 with ``context_length``), ``/api/show``, ``POST /api/generate`` with no prompt to load
 (``keep_alive``) or unload (``keep_alive: 0``), ``POST /api/chat`` (NDJSON stream),
 ``POST /api/embed``. Chat goes through the native ``/api/chat`` because only it reports
-eval counts and durations (tokens/sec); results are translated to OpenAI shapes.
+eval counts and durations (tokens/sec); requests and results are translated
+(``_ollama_chat``: images, tools and tool calls included).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
 from runtimes.adapters._config import ServerConfig
 from runtimes.adapters._http import HttpAdapter, error_from_transport
+from runtimes.adapters._ollama_chat import Translation, answer, ollama_message, tokens_per_second, usage_of
 from runtimes.errors import InvalidRequest, ModelNotFound, RuntimeAdapterError, UpstreamError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.embedding import EmbeddingRequest, EmbeddingResponse
@@ -45,86 +44,6 @@ _OPTIONS = {
 
 def _tagged(name: str) -> str:
     return name if ":" in name else f"{name}:latest"
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
-def _usage(payload: JSONObject) -> Usage:
-    return Usage(int(payload.get("prompt_eval_count") or 0), int(payload.get("eval_count") or 0))
-
-
-def _tokens_per_second(payload: JSONObject) -> float | None:
-    count, duration_ns = payload.get("eval_count"), payload.get("eval_duration")
-    if not count or not duration_ns:
-        return None
-    return float(count) / (float(duration_ns) / 1e9)
-
-
-class _Translation:
-    """OpenAI chunks for one Ollama stream (same id and timestamp throughout)."""
-
-    def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.created = int(time.time())
-        self.model = model
-        self.first = True
-
-    def chunk(self, choices: list[JSONObject], **extra: Any) -> JSONObject:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-            **extra,
-        }
-
-    def events(self, line: str, include_usage: bool) -> list[ChatChunk]:
-        if not line.strip():
-            return []
-        upstream = line.encode()
-        try:
-            payload = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UpstreamError(f"/api/chat: line is not JSON: {line[:200]!r}") from exc
-        if "error" in payload:
-            raise UpstreamError(f"/api/chat: {payload['error']}")
-        message = payload.get("message") or {}
-        delta: JSONObject = {"content": _text(message.get("content"))}
-        if self.first:
-            delta["role"] = "assistant"
-            self.first = False
-        if not payload.get("done"):
-            data = self.chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-            return [ChatChunk(sse=_sse(data), upstream=upstream, data=data)]
-        usage, tps = _usage(payload), _tokens_per_second(payload)
-        finish = self.chunk(
-            [{"index": 0, "delta": delta, "finish_reason": payload.get("done_reason", "stop")}]
-        )
-        chunks = [ChatChunk(sse=_sse(finish), upstream=upstream, data=finish)]
-        if include_usage:
-            tail = self.chunk([], usage=usage.as_openai())
-            chunks.append(
-                ChatChunk(sse=_sse(tail), upstream=b"", data=tail, usage=usage, tokens_per_second=tps)
-            )
-        else:
-            chunks[0] = ChatChunk(
-                sse=chunks[0].sse,
-                upstream=upstream,
-                data=finish,
-                usage=usage,
-                tokens_per_second=tps,
-            )
-        chunks.append(ChatChunk(sse=b"data: [DONE]\n\n", upstream=b"", done=True))
-        return chunks
-
-
-def _sse(data: JSONObject) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
 class OllamaAdapter(HttpAdapter):
@@ -225,7 +144,7 @@ class OllamaAdapter(HttpAdapter):
         options = {
             ours: source[theirs] for theirs, ours in _OPTIONS.items() if source.get(theirs) is not None
         }
-        messages = [{**m, "content": _text(m.get("content"))} for m in source["messages"]]
+        messages = [ollama_message(m) for m in source["messages"]]
         body: JSONObject = {
             "model": self.binding.model,
             "messages": messages,
@@ -245,28 +164,12 @@ class OllamaAdapter(HttpAdapter):
     def chat(self, request: ChatRequest) -> ChatResponse:
         response = self._request("POST", "/api/chat", json_body=self._chat_body(request, stream=False))
         payload = response.json()
-        usage = _usage(payload)
-        message = payload.get("message") or {}
-        body = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.binding.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": _text(message.get("content"))},
-                    "finish_reason": payload.get("done_reason", "stop"),
-                }
-            ],
-            "usage": usage.as_openai(),
-        }
         return ChatResponse(
-            body=body,
+            body=answer(payload, self.binding.model),
             upstream=response.content,
             passthrough=False,
-            usage=usage,
-            tokens_per_second=_tokens_per_second(payload),
+            usage=usage_of(payload),
+            tokens_per_second=tokens_per_second(payload),
         )
 
     def _include_usage(self, request: ChatRequest) -> bool:
@@ -275,7 +178,7 @@ class OllamaAdapter(HttpAdapter):
 
     def chat_stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
         url = self._url("/api/chat")
-        translation = _Translation(self.binding.model)
+        translation = Translation(self.binding.model)
         include_usage = self._include_usage(request)
         done = False
         try:
@@ -291,7 +194,7 @@ class OllamaAdapter(HttpAdapter):
 
     async def achat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         url = self._url("/api/chat")
-        translation = _Translation(self.binding.model)
+        translation = Translation(self.binding.model)
         include_usage = self._include_usage(request)
         done = False
         try:

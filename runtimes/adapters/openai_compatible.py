@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible API (hosted or self-run): chat and embeddings, no lifecycle.
+"""Any OpenAI-compatible API (hosted or self-run): every OpenAI endpoint, no lifecycle.
 
 The API key comes from the ``HUB_RUNTIME_SECRET_*`` variable or the file under
 ``HUB_RUNTIME_SECRETS_DIR`` that the binding names (``runtimes.upstream``); it is never
@@ -19,6 +19,13 @@ from urllib.parse import urlsplit
 
 from runtimes.adapters._config import ExternalApiConfig
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.adapters._openai_more import (
+    OpenAICompletions,
+    OpenAIModeration,
+    OpenAIRerank,
+    OpenAISpeech,
+    OpenAITranscription,
+)
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import RuntimeAdapterError, UpstreamError
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
@@ -36,7 +43,15 @@ def api_root(base_url: str) -> str:
     return base if urlsplit(base).path else base + "/v1"
 
 
-class OpenAICompatibleAdapter(OpenAIChat, OpenAIEmbeddings):
+class OpenAICompatibleAdapter(
+    OpenAIChat,
+    OpenAIEmbeddings,
+    OpenAICompletions,
+    OpenAIRerank,
+    OpenAITranscription,
+    OpenAISpeech,
+    OpenAIModeration,
+):
     kind: ClassVar[str] = "openai-compatible"
     accepts_api_key: ClassVar[bool] = True
     config_model = ExternalApiConfig

@@ -1,19 +1,23 @@
 """vLLM's OpenAI-compatible server (``vllm serve MODEL``).
 
 API: ``/health`` (200 once serving), ``/version``, ``/v1/models`` (with
-``max_model_len``), ``/v1/chat/completions`` (SSE), ``/v1/embeddings`` (pooling
-models), ``/metrics`` (Prometheus; ``vllm:num_requests_waiting`` tells busy), and the
+``max_model_len``), ``/v1/chat/completions`` (SSE), ``/v1/completions``, ``/v1/embeddings``
+and ``/v1/rerank`` (pooling models), ``/metrics`` (Prometheus; ``vllm:num_requests_waiting`` tells busy), and the
 sleep mode endpoints ``POST /sleep?level=1``, ``POST /wake_up``, ``GET /is_sleeping``
-(the server needs ``--enable-sleep-mode`` and ``VLLM_SERVER_DEV_MODE=1``).
+(the server needs ``--enable-sleep-mode`` and ``VLLM_SERVER_DEV_MODE=1``, which a launched
+process always gets). A launched vLLM sleeps in place and wakes with ``/wake_up``; a server
+without sleep mode is stopped instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 from runtimes.adapters._config import LaunchableConfig
 from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.adapters._openai import OpenAIChat, OpenAIEmbeddings
+from runtimes.adapters._openai_more import OpenAICompletions, OpenAIRerank
 from runtimes.errors import RuntimeAdapterError
 from runtimes.protocols.managed import HealthReport, HealthState, RuntimeMetadata
 from runtimes.protocols.provider import CredentialCheck, Reachability, ServedModel
@@ -21,9 +25,11 @@ from runtimes.protocols.provider import CredentialCheck, Reachability, ServedMod
 _WAITING_METRIC = "vllm:num_requests_waiting"
 
 
-class VLLMAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
+class VLLMAdapter(OpenAIChat, OpenAIEmbeddings, OpenAICompletions, OpenAIRerank, LaunchableRuntime):
     kind: ClassVar[str] = "vllm"
     config_model = LaunchableConfig
+    launch_env: ClassVar[dict[str, str]] = {"VLLM_SERVER_DEV_MODE": "1"}
+    launch_flags: ClassVar[tuple[str, ...]] = ("--enable-sleep-mode",)
 
     def check_reachable(self) -> Reachability:
         try:
@@ -69,9 +75,19 @@ class VLLMAdapter(OpenAIChat, OpenAIEmbeddings, LaunchableRuntime):
         return True
 
     def sleep(self) -> None:
-        """Level 1 sleep: offload weights, drop the KV cache; the process keeps its port."""
-        if self._base_url and not self.is_sleeping():
+        """Level 1 sleep: offload weights, drop the KV cache; the process keeps its port.
+        Without sleep mode the process is stopped."""
+        if not self.sleep_in_place():
+            self.stop()
+
+    def sleep_in_place(self) -> bool:
+        if not self._base_url:
+            return False
+        if self.is_sleeping():
+            return True
+        with contextlib.suppress(RuntimeAdapterError):  # 404: no sleep mode (no dev mode)
             self._request("POST", "/sleep", params={"level": 1})
+        return self.is_sleeping()
 
     def busy_or_ok(self) -> HealthReport:
         if self.is_sleeping():

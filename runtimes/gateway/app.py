@@ -28,7 +28,8 @@ import core.redis
 from models_admin import credentials
 from models_admin.audit import Actor
 from runtimes.adapters._http import error_from_transport
-from runtimes.errors import InternalError, RuntimeAdapterError, RuntimeBusy
+from runtimes.errors import InternalError, ModelLoading, RuntimeAdapterError
+from runtimes.gateway import sse
 from runtimes.gateway.asgi import (
     Call,
     ClientGone,
@@ -46,12 +47,13 @@ from runtimes.gateway.catalog import live_models
 from runtimes.gateway.config import GatewayConfig
 from runtimes.gateway.errors import AuthenticationFailed, BadRequest, PermissionDenied
 from runtimes.gateway.forward import Upstreams
-from runtimes.gateway.jsonbody import RequestBody
+from runtimes.gateway.jsonbody import Body
+from runtimes.gateway.operations import Operation
+from runtimes.gateway.queue import Queue
 from runtimes.gateway.recording import Recorder
 from runtimes.gateway.resolve import Target
 from runtimes.gateway.resolver import Resolver, resolver
 from runtimes.gateway.routes import MODELS_PATH, route_for
-from runtimes.leases import AsyncLeases, Lease, LeaseRefused
 from runtimes.upstream import UpstreamSecrets
 
 log = logging.getLogger(__name__)
@@ -91,12 +93,19 @@ class Gateway:
                 max_connections=config.redis_max_connections,
                 pool_timeout_s=config.redis_pool_timeout_s,
             )
-            self.leases = AsyncLeases(self.redis)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.upstreams = Upstreams(config, self.secrets)
-            self.batcher = Batcher(self.redis, self.leases)
+            self.batcher = Batcher(self.redis)
             self.batcher.start()
+            self.queue = Queue(
+                self.redis,
+                self.batcher,
+                ttl_s=config.lease_ttl_s,
+                heartbeat_s=config.heartbeat_s,
+                poll_s=config.queue_poll_s,
+            )
+            self.queue.start()
             self.recorder = Recorder(self.batcher, self._spawn, self._db, config.mark_request_every_s)
             self.invalidator = Invalidator(self.redis, self._invalidate)
             self.invalidator.start()
@@ -109,6 +118,7 @@ class Gateway:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
+        await self.queue.stop()
         await self.batcher.stop()
         await self.upstreams.aclose()
         await self.redis.aclose()
@@ -162,6 +172,8 @@ class Gateway:
             call.status = exc.http_status
             if not call.response_started:
                 await send_error(send, exc)
+            elif call.streaming and not call.response_done:  # a stream that waited in line
+                await sse.finish(send, call, sse.error_event(exc))
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not call.client_gone or task is None:
@@ -197,31 +209,77 @@ class Gateway:
         call.interface = route.interface
         operation = route.served_by()
         _, token = await self._authenticate(scope)
-        request = RequestBody.parse(
-            await read_body(receive, self.config.max_body_bytes), max_depth=self.config.max_depth
-        )
+        raw = await read_body(receive, self.config.max_body_bytes)
+        request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("model: a model id is required", field="model")
         call.input_count = operation.check(request.data)
-        target, _ = await self.resolver.resolve(
-            model,
-            call.interface,
-            db=self._db,
-            actor=lambda: Actor.for_token(token),
-            wait_s=self.config.wake_wait_s,
-        )
-        call.asset_id = target.asset_id
-        lease = await self._acquire(target)
-        renewal = _Renewal(self, lease, target.lease_ttl_s) if lease is not None else None
+        stream = operation.streams(request.data)
+        await self._watching(receive, call, self._serve(send, call, operation, model, token, request, stream))
+
+    async def _serve(
+        self,
+        send: Send,
+        call: Call,
+        operation: Operation,
+        model: str,
+        token: Any,
+        request: Body,
+        stream: bool,
+    ) -> None:
+        """Resolve, wait in the model's queue for a slot, forward; the slot is freed at the end.
+
+        A model that is loading is waited for in the same queue: its first requests hold
+        the slots while it loads, the rest wait behind them.
+        """
+        started = time.monotonic()
+
+        def actor() -> Actor:
+            return Actor.for_token(token)
+
+        target: Target | None
         try:
-            await self._watching(
-                receive, call, target, operation.serve(self.upstreams, send, call, target, request)
-            )
+            target, _ = await self.resolver.resolve(model, call.interface, db=self._db, actor=actor, wait_s=0)
+            limits = target.limits
+            call.asset_id = target.asset_id
+        except ModelLoading:
+            target, limits = None, await self._db(lambda: self.resolver.limits(model))
+        slot = None
+        if limits is not None:
+            on_wait = self._keepalive(send, call) if stream else None
+            keepalive_s = self.config.queue_keepalive_s
+            slot = await self.queue.admit(model, limits, on_wait=on_wait, keepalive_s=keepalive_s)
+        served_from = None
+        try:
+            if target is None:
+                budget = (limits.queue_timeout_s if limits else self.config.wake_wait_s) - (
+                    time.monotonic() - started
+                )
+                wait_s = max(0.0, min(self.config.wake_wait_s, budget))
+                target, _ = await self.resolver.resolve(
+                    model, call.interface, db=self._db, actor=actor, wait_s=wait_s
+                )
+                call.asset_id = target.asset_id
+            served_from = time.monotonic()
+            try:
+                await operation.serve(self.upstreams, send, call, target, request)
+            except httpx.TransportError as exc:
+                self.resolver.targets.pop(target.asset_id)  # the runtime may have moved or died: re-resolve
+                raise error_from_transport(exc, target.base_url) from exc
         finally:
-            if lease is not None and renewal is not None:
-                renewal.cancel()
-                self.batcher.release(lease.lease_id)  # sent right after the response, with its usage event
+            if slot is not None:  # sent right after the response, with its usage event
+                self.queue.release(slot, None if served_from is None else time.monotonic() - served_from)
+
+    @staticmethod
+    def _keepalive(send: Send, call: Call) -> Callable[[int], Awaitable[None]]:
+        """For a streamed request that waits: start the stream, and say so in SSE comments."""
+
+        async def waiting(position: int) -> None:
+            await sse.start(send, call)
+            await sse.push(send, sse.comment(f"waiting for a slot ({position} in line when queued)"))
+
+        return waiting
 
     # Authentication
 
@@ -242,23 +300,9 @@ class Gateway:
             raise PermissionDenied("this token lacks the 'inference' scope")
         return hit
 
-    # Leases
-
-    async def _acquire(self, target: Target) -> Lease | None:
-        """A lease on one of the target's slots (None: no limit), or ``RuntimeBusy`` (429)."""
-        if not target.max_concurrency:
-            return None
-        got = await self.leases.try_acquire(target.asset_id, target.max_concurrency, target.lease_ttl_s)
-        if isinstance(got, LeaseRefused):
-            raise RuntimeBusy(
-                f"model {target.asset_id!r} is serving its maximum of {target.max_concurrency} requests",
-                retry_after=got.retry_after,
-            )
-        return got
-
     # Forwarding
 
-    async def _watching(self, receive: Receive, call: Call, target: Target, work: Awaitable[None]) -> None:
+    async def _watching(self, receive: Receive, call: Call, work: Awaitable[None]) -> None:
         """Run ``work`` while watching for the client to go away; then cancel it."""
         task = asyncio.current_task()
         assert task is not None
@@ -275,9 +319,6 @@ class Gateway:
         watcher = asyncio.ensure_future(watch())
         try:
             await work
-        except httpx.TransportError as exc:
-            self.resolver.targets.pop(target.asset_id)  # the runtime may have moved or died: re-resolve
-            raise error_from_transport(exc, target.base_url) from exc
         finally:
             watcher.cancel()
 
@@ -287,27 +328,3 @@ class Gateway:
             body = json.dumps({"object": "list", "data": await self._db(live_models)}).encode()
             self.models_list.put("", body)
         await send_json(send, Call(0, 0), 200, body)
-
-
-class _Renewal:
-    """Renews a lease every third of its TTL while a (long, streamed) request holds it."""
-
-    def __init__(self, gateway: Gateway, lease: Lease, ttl_s: float) -> None:
-        self.gateway = gateway
-        self.lease = lease
-        self.ttl_s = ttl_s
-        self.loop = asyncio.get_running_loop()
-        self.handle: asyncio.TimerHandle | None = self.loop.call_later(ttl_s / 3, self._due)
-
-    def _due(self) -> None:
-        self.gateway._spawn(self._renew())
-        self.handle = self.loop.call_later(self.ttl_s / 3, self._due)
-
-    async def _renew(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.gateway.leases.renew(self.lease.lease_id, self.ttl_s)
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None

@@ -38,6 +38,7 @@ class Call:
     last_token: float | None = None
     response_started: bool = False
     response_done: bool = False
+    streaming: bool = False  # the response is an SSE stream (errors after its start are events)
     client_gone: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""Redis writes the gateway owes after a response: lease releases and usage events.
+"""Redis writes the gateway owes after a response: slot releases and usage events.
 
 They are off the response path and need no answer, so instead of one round trip (and
 one asyncio task) each, they are queued and sent by one long-lived task in a single
@@ -7,8 +7,8 @@ and its usage event; under load, many requests share one.
 
 A release must not wait long (it frees a concurrency slot), so nothing here delays on
 purpose: the flusher sends whatever is queued as soon as it runs. A pipeline that fails
-is logged; the leases in it expire by themselves (their TTL) and the usage events are
-lost, as they would be with one call each.
+is logged; its leases expire by themselves (no heartbeat renews them) and the usage events
+are lost, as they would be with one call each.
 """
 
 from __future__ import annotations
@@ -19,23 +19,23 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from runtimes.leases import LEASE_ID_PREFIX, AsyncLeases
 from runtimes.usage import UsageEvent, publish
 
 log = logging.getLogger(__name__)
 
+ScriptCall = tuple[AsyncScript, list[str], list[Any]]
+
 
 class Batcher:
-    def __init__(self, redis: AsyncRedis, leases: AsyncLeases) -> None:
+    def __init__(self, redis: AsyncRedis) -> None:
         self.redis = redis
-        self.leases = leases
-        self._releases: list[str] = []
+        self._releases: list[ScriptCall] = []
         self._events: list[UsageEvent] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._release_sha: str | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -52,8 +52,9 @@ class Batcher:
         with contextlib.suppress(Exception):
             await self._flush()
 
-    def release(self, lease_id: str) -> None:
-        self._releases.append(lease_id)
+    def release(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        """Run ``script`` (a slot release) with the next batch."""
+        self._releases.append((script, keys, args))
         self._wake.set()
 
     def usage(self, event: UsageEvent) -> None:
@@ -69,29 +70,22 @@ class Batcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("gateway: lease releases / usage events not sent", exc_info=True)
+                log.warning("gateway: slot releases / usage events not sent", exc_info=True)
 
     async def _flush(self) -> None:
         while self._releases or self._events:
             releases, self._releases = self._releases, []
             events, self._events = self._events, []
-            sha = self._release_sha
-            if sha is None:
-                sha = self._release_sha = str(self.leases._release.sha)  # the script's SHA1, computed locally
             async with self.redis.pipeline(transaction=False) as pipe:
-                for lease_id in releases:
-                    # EVALSHA straight on the pipeline: registering the script there would cost a
-                    # SCRIPT EXISTS round trip on every execute.
-                    pipe.evalsha(sha, 1, LEASE_ID_PREFIX + lease_id, lease_id)
+                for script, keys, args in releases:
+                    # EVALSHA straight on the pipeline (the SHA1 is computed locally): registering
+                    # the script there would cost a SCRIPT EXISTS round trip on every execute.
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
                 publish(pipe, events)
                 results: list[Any] = await pipe.execute(raise_on_error=False)
-            missing = [
-                lease_id
-                for lease_id, result in zip(releases, results, strict=False)
-                if isinstance(result, NoScriptError)
-            ]
-            for lease_id in missing:  # Redis lost its script cache (restart): the client reloads it
-                await self.leases.release(lease_id)
+            for (script, keys, args), result in zip(releases, results, strict=False):
+                if isinstance(result, NoScriptError):  # Redis lost its script cache (restart)
+                    await script(keys=keys, args=args)  # the script object reloads it
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, NoScriptError):
-                    log.warning("gateway: a lease release or usage event failed: %s", result)
+                    log.warning("gateway: a slot release or usage event failed: %s", result)

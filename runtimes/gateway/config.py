@@ -25,6 +25,10 @@ class GatewayConfig:
     secret_ttl_s: float = DEFAULT_SECRET_TTL_S  # a rotated key file is used within this time
     max_body_bytes: int = 32 * 1024 * 1024
     max_depth: int = 64
+    lease_ttl_s: float = 8.0  # a slot or queue place lives this long without a heartbeat
+    heartbeat_s: float = 2.0
+    queue_poll_s: float = 0.5  # waiters' tickets are checked this often (a lost grant message)
+    queue_keepalive_s: float = 5.0  # SSE comment interval for a streamed request that waits
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -38,4 +42,7 @@ class GatewayConfig:
             secret_ttl_s=settings.HUB_RUNTIME_SECRET_CACHE_S,
             max_body_bytes=settings.HUB_GATEWAY_MAX_BODY_BYTES,
             max_depth=settings.HUB_MAX_JSON_DEPTH,
+            lease_ttl_s=settings.HUB_GATEWAY_LEASE_TTL_S,
+            heartbeat_s=settings.HUB_GATEWAY_HEARTBEAT_S,
+            queue_keepalive_s=settings.HUB_GATEWAY_QUEUE_KEEPALIVE_S,
         )

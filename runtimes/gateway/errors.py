@@ -100,3 +100,18 @@ def error_body(exc: RuntimeAdapterError) -> dict[str, Any]:
     if field is not None:
         error["field"] = field
     return {"error": error}
+
+
+class QueueTimeout(RuntimeAdapterError):
+    """The request waited ``policy.queue_timeout_s`` in the model's queue without a slot."""
+
+    code = "queue_timeout"
+    http_status = 503
+    retryable = True
+
+
+class OperationNotServed(RuntimeAdapterError):
+    """The model's runtime does not speak the endpoint asked for (e.g. completions on Ollama)."""
+
+    code = "operation_not_served"
+    http_status = 404

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runtimes.adapters._http import HttpAdapter, error_from_response, error_from_transport
+from runtimes.adapters._http import HttpAdapter, error_from_response
 from runtimes.binding import RuntimeBinding
 from runtimes.gateway.asgi import Call, Send, send_json
 from runtimes.gateway.config import GatewayConfig
@@ -113,11 +113,15 @@ class Upstreams:
         await send_json(send, call, 200, answer_model(body, call.asset_id))
 
     @contextlib.asynccontextmanager
-    async def stream(self, adapter: HttpAdapter, path: str, content: bytes) -> AsyncIterator[httpx.Response]:
+    async def stream(
+        self, adapter: HttpAdapter, path: str, content: bytes, content_type: str = "application/json"
+    ) -> AsyncIterator[httpx.Response]:
         """POST and yield the streamed answer; an error status raises ours. Closes on exit."""
         url = adapter.endpoint_url(path)
         client = self.client(url)
-        upstream = client.build_request("POST", url, content=content, headers=self.headers(adapter))
+        upstream = client.build_request(
+            "POST", url, content=content, headers=self.headers(adapter, content_type)
+        )
         response = await client.send(upstream, stream=True)
         try:
             if response.status_code >= 400:
@@ -133,6 +137,21 @@ class Upstreams:
         async with self.stream(adapter, path, content) as response:
             await relay(send, call, response, adapter.endpoint_url(path), strip_usage=strip_usage)
 
+    async def proxy_raw(
+        self, send: Send, call: Call, adapter: HttpAdapter, path: str, content: bytes, content_type: str
+    ) -> None:
+        """POST a body; pass the runtime's answer (audio, text, JSON) through as it arrives."""
+        async with self.stream(adapter, path, content, content_type) as response:
+            call.response_started = True
+            headers = [
+                (b"content-type", response.headers.get("content-type", "application/octet-stream").encode())
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for chunk in response.aiter_bytes():  # decoded: the content-encoding is not passed on
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            call.response_done = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a thread; if the caller is cancelled, it still waits for the thread to end.
@@ -147,7 +166,3 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(BaseException):
             await work
         raise
-
-
-def transport_error(exc: httpx.TransportError, target: Target) -> Exception:
-    return error_from_transport(exc, target.base_url)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, Protocol
 
 from models_admin.limits import json_too_deep
 from runtimes.gateway.errors import BadRequest
@@ -27,6 +27,15 @@ def _ws(text: str, idx: int = 0) -> int:
     match = _WHITESPACE.match(text, idx)
     assert match is not None  # the pattern matches the empty string anywhere
     return match.end()
+
+
+class Body(Protocol):
+    """A parsed request body: its fields, and its bytes for the runtime (``model`` swapped)."""
+
+    data: dict[str, Any]
+    content_type: str
+
+    def forward(self, model: str, *, stream_options: bool = False) -> bytes: ...
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -47,10 +56,11 @@ class RequestBody:
     history costs one parse on the way through, not a parse and a dump.
     """
 
-    __slots__ = ("_raw", "_span", "_text", "data")
+    __slots__ = ("_raw", "_span", "_text", "content_type", "data")
 
     def __init__(self, data: dict[str, Any], raw: bytes, text: str, span: tuple[int, int] | None) -> None:
         self.data = data
+        self.content_type = "application/json"
         self._raw = raw
         self._text = text
         self._span = span
@@ -76,11 +86,6 @@ class RequestBody:
         except ValueError:
             raise BadRequest("the request body is not valid JSON") from None
         return cls(data, raw, text, span)
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> RequestBody:
-        """A body built from parsed fields (a form upload's), serialized afresh when forwarded."""
-        return cls(data, b"", "", None)
 
     def forward(self, model: str, *, stream_options: bool = False) -> bytes:
         """The body for the runtime: ``model`` set to its name there; usage asked for if told."""

@@ -1,30 +1,34 @@
-"""What the gateway does for each operation an interface spec routes to.
+"""The operations the gateway serves, by the name an interface spec gives them.
 
-An interface spec names its endpoint and its ``capabilities``; the first capability is the
-operation served there (``chat``, ``embeddings``, ...). Each :class:`Operation` checks a
-request's fields and serves it through the target's adapter: proxied byte for byte when
-the adapter speaks OpenAI's protocol for it, else through the adapter's own method.
+An interface spec routes each of its endpoints to an operation (``chat``, ``embeddings``,
+``rerank``, ...: the names in its ``capabilities``). Each :class:`Operation` knows how its
+request body is read (JSON, or a multipart upload), checks the fields (400 naming the
+field), and serves the request through the target's adapter (``serve_llm``, ``serve_more``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtimes.adapters._openai import CHAT_PATH, EMBEDDINGS_PATH, OpenAIChat, OpenAIEmbeddings
-from runtimes.errors import InternalError
-from runtimes.gateway.asgi import Call, Send, send_json
+from runtimes.gateway import serve_llm, serve_more
+from runtimes.gateway.asgi import Call, Send
 from runtimes.gateway.errors import BadRequest
-from runtimes.gateway.forward import Upstreams, in_thread
-from runtimes.gateway.jsonbody import RequestBody
+from runtimes.gateway.formdata import FormBody, Part
+from runtimes.gateway.forward import Upstreams
+from runtimes.gateway.jsonbody import Body, RequestBody
 from runtimes.gateway.resolve import Target
-from runtimes.gateway.sse import relay_chunks
-from runtimes.protocols.embedding import EmbeddingRequest, TextEmbeddingRuntime
-from runtimes.protocols.llm import AsyncLLMRuntime, ChatRequest, LLMRuntime
 
-Serve = Callable[[Upstreams, Send, Call, Target, RequestBody], Awaitable[None]]
+Serve = Callable[[Upstreams, Send, Call, Target, Body], Awaitable[None]]
+
+
+def _json(raw: bytes, content_type: str | None, max_depth: int) -> Body:
+    return RequestBody.parse(raw, max_depth=max_depth)
+
+
+def _form(raw: bytes, content_type: str | None, max_depth: int) -> Body:
+    return FormBody.parse(raw, content_type)
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,17 @@ class Operation:
     name: str
     check: Callable[[dict[str, Any]], int]  # raises BadRequest; returns the number of inputs
     serve: Serve
+    parse: Callable[[bytes, str | None, int], Body] = _json
+    streaming: bool = False  # "stream": true asks for SSE
 
     def streams(self, data: dict[str, Any]) -> bool:
         """Whether the answer is an SSE stream (decided by the request)."""
-        return bool(data.get("stream")) and self.name in STREAMING
+        return self.streaming and bool(data.get("stream"))
+
+
+def _stream_flag(request: dict[str, Any]) -> None:
+    if "stream" in request and not isinstance(request["stream"], bool):
+        raise BadRequest("stream: must be true or false", field="stream")
 
 
 def _check_chat(request: dict[str, Any]) -> int:
@@ -44,12 +55,19 @@ def _check_chat(request: dict[str, Any]) -> int:
         raise BadRequest("messages: a non-empty list of messages is required", field="messages")
     if not all(isinstance(m, dict) for m in messages):
         raise BadRequest("messages: every message must be an object", field="messages")
-    if "stream" in request and not isinstance(request["stream"], bool):
-        raise BadRequest("stream: must be true or false", field="stream")
+    _stream_flag(request)
     return 0
 
 
-def _check_embeddings(request: dict[str, Any]) -> int:
+def _check_completion(request: dict[str, Any]) -> int:
+    prompt = request.get("prompt")
+    if not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt)):
+        raise BadRequest("prompt: a string or a non-empty list is required", field="prompt")
+    _stream_flag(request)
+    return 0
+
+
+def _inputs(request: dict[str, Any]) -> int:
     inputs = request.get("input")
     if isinstance(inputs, str):
         return 1
@@ -58,64 +76,51 @@ def _check_embeddings(request: dict[str, Any]) -> int:
     raise BadRequest("input: a string or a non-empty list is required", field="input")
 
 
-def _cannot(target: Target, what: str) -> InternalError:
-    return InternalError(f"{target.kind} runtime cannot serve {what}")
+def _check_rerank(request: dict[str, Any]) -> int:
+    query = request.get("query")
+    if not isinstance(query, str) or not query:
+        raise BadRequest("query: a non-empty string is required", field="query")
+    documents = request.get("documents")
+    if not isinstance(documents, list) or not documents:
+        raise BadRequest("documents: a non-empty list is required", field="documents")
+    for document in documents:
+        if not (
+            isinstance(document, str)
+            or (isinstance(document, dict) and isinstance(document.get("text"), str))
+        ):
+            raise BadRequest(
+                "documents: each must be a string or an object with a 'text' string", field="documents"
+            )
+    top_n = request.get("top_n")
+    if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+        raise BadRequest("top_n: must be a positive integer", field="top_n")
+    return len(documents)
 
 
-async def _chat(up: Upstreams, send: Send, call: Call, target: Target, body: RequestBody) -> None:
-    adapter = up.adapter(target)
-    request = body.data
-    stream = bool(request.get("stream"))
-    if isinstance(adapter, OpenAIChat):
-        if stream:
-            injected = "stream_options" not in request
-            content = body.forward(target.model, stream_options=injected)
-            await up.proxy_stream(send, call, adapter, CHAT_PATH, content, strip_usage=injected)
-        else:
-            await up.proxy_json(send, call, adapter, CHAT_PATH, body.forward(target.model))
-    elif stream and isinstance(adapter, AsyncLLMRuntime):
-        request["model"] = target.model
-        await relay_chunks(send, call, adapter.achat_stream(ChatRequest(body=request)))
-    elif isinstance(adapter, LLMRuntime):
-        request["model"] = target.model
-        response = await in_thread(adapter.chat, ChatRequest(body=request))
-        if response.usage is not None:
-            call.prompt_tokens = response.usage.prompt_tokens
-            call.completion_tokens = response.usage.completion_tokens
-        answer = {**response.body, "model": call.asset_id}
-        await send_json(send, call, 200, json.dumps(answer).encode())
-    else:
-        raise _cannot(target, call.interface)
+def _check_transcription(request: dict[str, Any]) -> int:
+    if not isinstance(request.get("file"), Part):
+        raise BadRequest("file: an audio file upload is required", field="file")
+    return 1
 
 
-async def _embeddings(up: Upstreams, send: Send, call: Call, target: Target, body: RequestBody) -> None:
-    adapter = up.adapter(target)
-    request = body.data
-    if isinstance(adapter, OpenAIEmbeddings):
-        await up.proxy_json(send, call, adapter, EMBEDDINGS_PATH, body.forward(target.model))
-        return
-    if not isinstance(adapter, TextEmbeddingRuntime):
-        raise _cannot(target, call.interface)
-    inputs = request["input"]
-    texts = [inputs] if isinstance(inputs, str) else inputs
-    if not all(isinstance(t, str) for t in texts):
-        raise BadRequest("input: this runtime embeds text only", field="input")
-    extra = {k: v for k, v in request.items() if k not in {"model", "input", "dimensions"}}
-    embedded = await in_thread(
-        adapter.embed, EmbeddingRequest(inputs=texts, dimensions=request.get("dimensions"), extra=extra)
-    )
-    if embedded.usage is not None:
-        call.prompt_tokens = embedded.usage.prompt_tokens
-    answer = {**embedded.as_openai(), "model": call.asset_id}
-    await send_json(send, call, 200, json.dumps(answer).encode())
+def _check_speech(request: dict[str, Any]) -> int:
+    text = request.get("input")
+    if not isinstance(text, str) or not text:
+        raise BadRequest("input: a non-empty string is required", field="input")
+    if "voice" in request and not isinstance(request["voice"], str):
+        raise BadRequest("voice: must be a string", field="voice")
+    return 1
 
-
-STREAMING = frozenset({"chat"})
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("chat", _check_chat, _chat),
-        Operation("embeddings", _check_embeddings, _embeddings),
+        Operation("chat", _check_chat, serve_llm.chat, streaming=True),
+        Operation("completion", _check_completion, serve_llm.completion, streaming=True),
+        Operation("embeddings", _inputs, serve_llm.embeddings),
+        Operation("rerank", _check_rerank, serve_more.rerank),
+        Operation("transcription", _check_transcription, serve_more.transcription, parse=_form),
+        Operation("speech", _check_speech, serve_more.speech),
+        Operation("moderation", _inputs, serve_more.moderation),
     )
 }

@@ -19,7 +19,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 
 from models_admin.audit import Actor
-from models_admin.documents import document_interfaces
+from models_admin.documents import document_interfaces, queue_policy
 from models_admin.models import Asset
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import ModelLoading, ModelNotFound
@@ -31,12 +31,11 @@ from runtimes.gateway.errors import (
     NotApproved,
     Retired,
 )
-from runtimes.leases import max_ttl_s
+from runtimes.gateway.queue import Limits
 from runtimes.lifecycle import InvalidTransition, do_wake_asset, retry_after_estimate
 
 RUNNING = "running"
 WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
-DEFAULT_LEASE_TTL_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Target:
     base_url: str
     context_length: int | None
     max_concurrency: int | None
-    lease_ttl_s: float
+    limits: Limits | None  # None: no concurrency limit, no queue
     created: int  # unix seconds (for /v1/models)
     api_key_env: str | None = None  # where the upstream key comes from (never the key itself)
     api_key_file: str | None = None
@@ -89,9 +88,8 @@ def _wake(asset: Asset, actor: Actor | None) -> None:
 def target_of(asset: Asset, base_url: str, context_length: int | None) -> Target:
     live = asset.live_spec or {}
     runtime = RuntimeBinding.from_document(live["runtime"])
-    policy = live.get("policy") or {}
     metadata = live.get("metadata") or {}
-    max_concurrency = policy.get("max_concurrency")
+    limits = limits_of(live)
     return Target(
         asset_id=asset.asset_id,
         interfaces=tuple(document_interfaces(live)),
@@ -99,8 +97,8 @@ def target_of(asset: Asset, base_url: str, context_length: int | None) -> Target
         model=runtime.model,
         base_url=base_url.rstrip("/"),
         context_length=context_length or metadata.get("context_length"),
-        max_concurrency=int(max_concurrency) if max_concurrency else None,
-        lease_ttl_s=min(float(policy.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S), max_ttl_s()),
+        max_concurrency=limits.max_concurrency if limits else None,
+        limits=limits,
         created=int(asset.created_at.timestamp()),
         api_key_env=runtime.api_key_env,
         api_key_file=runtime.api_key_file,
@@ -151,8 +149,16 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Actor | 
     raise ModelLoading(f"model {asset_id!r} is {observed}; waking it", retry_after=_retry_after(asset))
 
 
-def live_max_concurrency(asset_id: str) -> int | None:
-    """``policy.max_concurrency`` of a live asset; raises 404 / 409 errors like :func:`inspect`."""
+def limits_of(live: dict[str, Any]) -> Limits | None:
+    """The queueing policy of a live document (defaults applied); None without a limit."""
+    max_concurrency, max_queue, timeout_s = queue_policy(live.get("policy") or {})
+    if max_concurrency is None:
+        return None
+    return Limits(max_concurrency, max_queue, timeout_s)
+
+
+def live_limits(asset_id: str) -> Limits | None:
+    """The queueing policy of a live asset; raises 404 / 409 errors like :func:`inspect`."""
     asset = Asset.objects.filter(asset_id=asset_id).only("asset_id", "live_spec", "retired_at").first()
     if asset is None:
         raise ModelNotFound(f"model {asset_id!r} does not exist")
@@ -160,5 +166,4 @@ def live_max_concurrency(asset_id: str) -> int | None:
         if asset.retired_at is not None:
             raise Retired(f"model {asset_id!r} is retired")
         raise NotApproved(f"model {asset_id!r} has no approved revision")
-    value = (asset.live_spec.get("policy") or {}).get("max_concurrency")
-    return int(value) if value else None
+    return limits_of(asset.live_spec)

@@ -21,7 +21,8 @@ from django.conf import settings
 from models_admin.audit import Actor
 from runtimes.errors import ModelLoading
 from runtimes.gateway.cache import ALL, TTLCache
-from runtimes.gateway.resolve import Target, inspect, live_max_concurrency
+from runtimes.gateway.queue import Limits
+from runtimes.gateway.resolve import Target, inspect, live_limits
 
 T = TypeVar("T")
 Db = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -32,7 +33,7 @@ MIN_POLL_WINDOW_S = 60.0  # a shared poll outlives its first caller's wait by th
 class Resolver:
     def __init__(self, ttl_s: float, poll_s: float = 0.25) -> None:
         self.targets: TTLCache[Target] = TTLCache(ttl_s)
-        self.policies: TTLCache[tuple[int | None]] = TTLCache(ttl_s)
+        self.policies: TTLCache[tuple[Limits | None]] = TTLCache(ttl_s)
         self.poll_s = poll_s
         # One poll per (event loop, model): a future belongs to the loop that made it.
         self._waits: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Target]] = {}
@@ -112,14 +113,14 @@ class Resolver:
             self.targets.put(model, target)
             return target
 
-    def max_concurrency(self, asset_id: str) -> int | None:
-        """``policy.max_concurrency`` of a live asset (cached); 404 / 409 errors like resolve.
+    def limits(self, asset_id: str) -> Limits | None:
+        """The queueing policy of a live asset (cached); 404 / 409 errors like resolve.
 
         Runs a database query on a miss: call it from a thread.
         """
         cached = self.policies.get(asset_id)
         if cached is None:
-            cached = (live_max_concurrency(asset_id),)
+            cached = (live_limits(asset_id),)
             self.policies.put(asset_id, cached)
         return cached[0]
 

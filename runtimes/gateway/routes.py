@@ -1,9 +1,9 @@
 """The gateway's routes, generated from the interface specs.
 
-Each spec (``models_admin/interface_specs/*.yaml``) names its ``endpoint`` and its
-``capabilities``; the first capability is the operation served there. Adding a spec adds
-its route; a spec whose operation the gateway cannot serve still gets its route, which
-answers a JSON 404 naming the interface.
+Each spec (``models_admin/interface_specs/*.yaml``) names its endpoints and the operation
+served at each (``endpoints``; by default its ``endpoint`` serving its first capability).
+Adding a spec adds its routes; a route whose operation the gateway does not know, or whose
+capability no runtime kind implements, answers a JSON 404 naming the interface.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from models_admin.interfaces import InterfaceSpec, all_interfaces
 from runtimes.gateway.errors import RouteNotFound
 from runtimes.gateway.operations import OPERATIONS, Operation
+from runtimes.registry import capabilities_of, runtime_kinds
 
 MODELS_PATH = "/v1/models"
 
@@ -23,11 +24,13 @@ class Route:
     path: str
     interface: str
     operation: str
+    capability: str  # the runtime protocol a model's adapter implements to serve it
 
     def served_by(self) -> Operation:
-        """The operation for this route; ``RouteNotFound`` (404) naming the interface if none."""
+        """The operation for this route; ``RouteNotFound`` (404) naming the interface if nothing
+        serves it (no such operation in the gateway, or no runtime kind with the capability)."""
         operation = OPERATIONS.get(self.operation)
-        if operation is None:
+        if operation is None or not any(self.capability in capabilities_of(k) for k in runtime_kinds()):
             raise RouteNotFound(
                 f"no runtime serves the {self.interface} interface ({self.operation} on {self.path})"
             )
@@ -35,8 +38,9 @@ class Route:
 
 
 def _routes_of(spec: InterfaceSpec) -> list[Route]:
-    operation = spec.capabilities[0] if spec.capabilities else spec.capability
-    return [Route(spec.endpoint.rstrip("/"), spec.name, operation)]
+    return [
+        Route(path.rstrip("/"), spec.name, operation, spec.capability) for path, operation in spec.endpoints
+    ]
 
 
 @functools.cache

@@ -40,7 +40,7 @@ def comment(text: str) -> bytes:
 async def start(send: Send, call: Call) -> None:
     """Send the stream's status and headers (once)."""
     if not call.response_started:
-        call.response_started = True
+        call.response_started = call.streaming = True
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
 
 

@@ -30,6 +30,9 @@ def error_summary(error: str) -> str:
     return error.strip().split("\n", 1)[0].removesuffix("; log tail:")[:300]
 
 
+ASLEEP = "asleep"  # in RuntimeState.process: the process sleeps in place (vLLM sleep mode)
+
+
 def start(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
     """Start the runtime (we hold the asset lock and the state is ``starting``)."""
     assert policy.binding is not None
@@ -39,7 +42,9 @@ def start(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
     if policy.launched:
         # What a worker killed mid-start left behind is adopted, not started twice.
         adopt = runner.orphan_for(key, previous)
-        if runner.is_alive(previous):
+        if (rs.process or {}).get(ASLEEP) and runner.is_alive(previous):
+            adopt = previous  # asleep in place: woken, not started again
+        elif runner.is_alive(previous):
             runner.stop_process(previous)  # a restart: the old process goes first
     adapter, managed = runner.make_runtime(policy.binding, key, adopt)
     if managed is None:
@@ -176,6 +181,25 @@ def finish_stop(asset: Asset, policy: Policy, rs: RuntimeState) -> None:
     """Stop what runs and land in ``sleeping`` (on-demand) or ``stopped``."""
     target = S.SLEEPING if policy.runnable and policy.desired == "on-demand" else S.STOPPED
     handle = runner.handle_from(rs.process)
+    if (
+        target == S.SLEEPING
+        and handle is not None
+        and policy.binding is not None
+        and runner.is_alive(handle)
+        and runner.sleep_in_place(policy.binding, asset.asset_id, handle)
+    ):
+        # The process stays, asleep: the next wake adopts it (see start).
+        transition(
+            rs,
+            S.SLEEPING,
+            reason=rs.reason or "asleep",
+            base_url="",
+            process={**handle.to_dict(), ASLEEP: True},
+            stopped_at=clock.now(),
+            health=Health.UNKNOWN,
+            health_detail="",
+        )
+        return
     try:
         if handle is not None or policy.launched:
             runner.stop_process(handle)

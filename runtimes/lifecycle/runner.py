@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtimes import registry
+from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.binding import RuntimeBinding
 from runtimes.launcher import Launcher
 from runtimes.lifecycle import config
@@ -75,6 +76,19 @@ def orphan_for(key: str, known: ProcessHandle | None) -> ProcessHandle | None:
     if recorded is None or (known is not None and recorded.pid == known.pid):
         return None
     return recorded if launcher().is_alive(recorded) else None
+
+
+def sleep_in_place(binding: RuntimeBinding, key: str, handle: ProcessHandle) -> bool:
+    """Put a launched process to sleep without stopping it (vLLM's sleep mode); False when
+    its kind or server has none (or it failed): then the caller stops the process."""
+    adapter, _ = make_runtime(binding, key, handle)
+    try:
+        return isinstance(adapter, LaunchableRuntime) and adapter.sleep_in_place()
+    except Exception:  # a failed sleep falls back to stopping the process
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            adapter.close()
 
 
 def stop_process(handle: ProcessHandle | None) -> None:

@@ -28,6 +28,7 @@ from redis import Redis
 
 from models_admin.interfaces import get_interface
 from models_admin.models import Asset
+from runtimes.leases import Leases
 from runtimes.metrics import heartbeat
 from runtimes.metrics.hosts import host_metrics
 from runtimes.metrics.live import live_rates, redis_client
@@ -151,6 +152,7 @@ class HubCollector(Collector):
                     family.add_metric(labels, value / 1000.0 if key.endswith("_ms") else float(value))
         yield from gauges.values()
         yield sessions
+        yield from _queue(client, primary)
 
     def _lifecycle(self, primary: dict[str, str]) -> Iterator[Metric]:
         state = GaugeMetricFamily(
@@ -245,3 +247,18 @@ def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector())
     return generate_latest(registry)
+
+
+def _queue(client: Redis, primary: dict[str, str]) -> Iterator[Metric]:
+    """The gateway's queue per asset: requests waiting now, and the recent average wait."""
+    depth = GaugeMetricFamily("hub_queue_depth", "Requests waiting for a concurrency slot.", labels=LABELS)
+    wait = GaugeMetricFamily(
+        "hub_queue_wait_seconds", "Average wait for a slot of recent requests (moving).", labels=LABELS
+    )
+    for asset_id, snapshot in Leases(client).queue_snapshots(sorted(primary)).items():
+        labels = _labels(asset_id, primary[asset_id])
+        depth.add_metric(labels, float(snapshot.depth))
+        if snapshot.wait_ms is not None:
+            wait.add_metric(labels, snapshot.wait_ms / 1000.0)
+    yield depth
+    yield wait

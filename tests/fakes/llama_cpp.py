@@ -17,6 +17,8 @@ class LlamaCppHandler(OpenAIHandler):
         ("GET", "/v1/models"): "models",
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/v1/embeddings"): "embeddings",
+        ("POST", "/v1/completions"): "completions",
+        ("POST", "/v1/rerank"): "rerank_documents",
     }
 
     def served_model(self) -> str:

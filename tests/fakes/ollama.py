@@ -144,6 +144,22 @@ class OllamaHandler(FakeHandler):
                 "eval_count": len(tokens),
                 "eval_duration": len(tokens) * 20_000_000,
             }
+            tools = body.get("tools") or []
+            if tools:  # like a tool-calling model: call the first tool instead of answering
+                name = tools[0]["function"]["name"]
+                call = {"function": {"name": name, "arguments": {"city": "Paris"}}}
+                final["done_reason"] = "stop"
+                if not stream:
+                    final["message"] = {"role": "assistant", "content": "", "tool_calls": [call]}
+                    self.send_json(200, final)
+                    return
+                self.start_stream("application/x-ndjson")
+                line = {"model": name, "created_at": _now(), "done": False}
+                line["message"] = {"role": "assistant", "content": "", "tool_calls": [call]}
+                self.write_chunk(json.dumps(line).encode() + b"\n")
+                self.write_chunk(json.dumps(final).encode() + b"\n")
+                self.end_stream()
+                return
             if not stream:
                 final["message"]["content"] = "".join(tokens)
                 self.send_json(200, final)

@@ -19,6 +19,11 @@ class OpenAIApiHandler(OpenAIHandler):
         ("GET", "/v1/models"): "models",
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/v1/embeddings"): "embeddings",
+        ("POST", "/v1/completions"): "completions",
+        ("POST", "/v1/rerank"): "rerank_documents",
+        ("POST", "/v1/moderations"): "moderations",
+        ("POST", "/v1/audio/speech"): "speech",
+        ("POST", "/v1/audio/transcriptions"): "transcriptions",
     }
 
     def served_model(self) -> str:

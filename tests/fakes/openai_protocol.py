@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from typing import Any, ClassVar
 
 from tests.fakes.base import Crash, FakeHandler, prompt_tokens, vector, words
@@ -120,4 +122,116 @@ class OpenAIHandler(FakeHandler):
                     ],
                     "usage": {"prompt_tokens": n, "total_tokens": n},
                 },
+            )
+
+    # The rest of the OpenAI surface, as OpenAI-compatible servers answer it.
+
+    def completions(self) -> None:
+        body = self.read_json()
+        if not self.check_model(body):
+            return
+        with self.state.inference(body):
+            self.slow_down()
+            prompt = body.get("prompt")
+            n_prompt = len(str(prompt).split()) + 1
+            tokens = words(min(int(body.get("max_tokens") or self.default_max_tokens), 8))
+            usage = {
+                "prompt_tokens": n_prompt,
+                "completion_tokens": len(tokens),
+                "total_tokens": n_prompt + len(tokens),
+            }
+            base = {
+                "id": f"cmpl-{uuid.uuid4().hex[:12]}",
+                "created": int(time.time()),
+                "model": body.get("model"),
+            }
+            if not body.get("stream"):
+                choice = {"index": 0, "text": "".join(tokens), "finish_reason": "length", "logprobs": None}
+                self.send_json(
+                    200, {**base, "object": "text_completion", "choices": [choice], "usage": usage}
+                )
+                return
+            self.start_stream("text/event-stream")
+            for token in tokens:
+                choice = {"index": 0, "text": token, "finish_reason": None, "logprobs": None}
+                event = {**base, "object": "text_completion", "choices": [choice]}
+                self.write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+            if (body.get("stream_options") or {}).get("include_usage"):
+                self.write_chunk(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+            self.write_chunk(b"data: [DONE]\n\n")
+            self.end_stream()
+
+    def rerank_documents(self) -> None:
+        """``POST /v1/rerank`` (llama-server ``--reranking``, vLLM, Jina style)."""
+        body = self.read_json()
+        if not self.check_model(body):
+            return
+        with self.state.inference(body):
+            query = set(str(body.get("query", "")).lower().split())
+            documents = [d["text"] if isinstance(d, dict) else d for d in body.get("documents") or []]
+            results = [
+                {"index": i, "relevance_score": len(query & set(str(d).lower().split())) / (1 + len(query))}
+                for i, d in enumerate(documents)
+            ]
+            results.sort(key=lambda item: item["relevance_score"], reverse=True)
+            if body.get("top_n"):
+                results = results[: int(body["top_n"])]
+            n = sum(len(str(d).split()) for d in documents)
+            self.send_json(
+                200,
+                {
+                    "model": body.get("model"),
+                    "object": "list",
+                    "usage": {"prompt_tokens": n, "total_tokens": n},
+                    "results": results,
+                },
+            )
+
+    def moderations(self) -> None:
+        body = self.read_json()
+        if not self.check_model(body):
+            return
+        with self.state.inference(body):
+            inputs = body.get("input")
+            texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+            results = [
+                {
+                    "flagged": "kill" in str(t).lower(),
+                    "categories": {"violence": "kill" in str(t).lower()},
+                    "category_scores": {"violence": 0.9 if "kill" in str(t).lower() else 0.01},
+                }
+                for t in texts
+            ]
+            self.send_json(200, {"id": "modr-fake", "model": body.get("model"), "results": results})
+
+    def speech(self) -> None:
+        body = self.read_json()
+        if not self.check_model(body):
+            return
+        with self.state.inference(body):
+            audio = b"ID3FAKE" + str(body.get("input", "")).encode() + b"|" + str(body.get("voice")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.send_header("Content-Length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio)
+
+    def transcriptions(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        header = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
+        message = BytesParser(policy=default_policy).parsebytes(header + raw)
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = (
+                part.get_content() if part.get_filename() is None else part.get_payload(decode=True)
+            )
+        body = {"model": str(fields.get("model", "")).strip()}
+        if not self.check_model(body):
+            return
+        with self.state.inference(body):
+            audio = fields.get("file") or b""
+            self.send_json(
+                200, {"text": f"transcribed {len(audio)} bytes", "language": fields.get("language")}
             )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from tests.fakes.base import FakeRuntime
 from tests.fakes.openai_protocol import OpenAIHandler
+
+SLEEP_PATHS = ("/is_sleeping", "/sleep", "/wake_up")
+GATED = [False]  # a process (``python -m``) answers like vLLM; in-thread fakes keep sleep open
 
 
 class VLLMHandler(OpenAIHandler):
@@ -24,6 +28,15 @@ class VLLMHandler(OpenAIHandler):
 
     def served_model(self) -> str:
         return str(self.options.model or "fake/model")
+
+    def _dispatch(self, method: str) -> None:
+        # As vLLM: the sleep endpoints exist only in dev mode, and sleep needs the flag.
+        if self.path_only in SLEEP_PATHS and GATED[0]:
+            dev_mode = os.environ.get("VLLM_SERVER_DEV_MODE") == "1"
+            if not dev_mode or (self.path_only == "/sleep" and not self.options.enable_sleep_mode):
+                self.send_json(404, {"detail": "Not Found"})
+                return
+        super()._dispatch(method)
 
     def health(self) -> None:
         if self.state.loading:
@@ -94,8 +107,10 @@ class FakeVLLM(FakeRuntime):
         parser.add_argument("model", nargs="?", default="fake/model")
         parser.add_argument("--dim", type=int, default=8)
         parser.add_argument("--max-num-seqs", dest="slots", type=int, default=1)
+        parser.add_argument("--enable-sleep-mode", action="store_true")
         return parser
 
 
 if __name__ == "__main__":
+    GATED[0] = True
     FakeVLLM.main()

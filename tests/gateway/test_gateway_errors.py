@@ -117,10 +117,10 @@ def test_an_unknown_route_is_404(hub: Any, make_token: Any) -> None:
     assert_error(r, 404, "not_found")
 
 
-def test_a_full_model_is_429_with_retry_after(
+def test_a_full_model_without_a_queue_is_429_with_retry_after(
     hub: Any, llama: Any, make_live: Any, make_token: Any, redis_client: Any
 ) -> None:
-    make_live(llm_document("err-full", llama.url, policy={"max_concurrency": 1}))
+    make_live(llm_document("err-full", llama.url, policy={"max_concurrency": 1, "max_queue": 0}))
     held = Leases(redis_client).acquire("err-full", 1, 30)
     assert held is not None
     r = chat(hub, make_token(), "err-full")

@@ -159,3 +159,21 @@ def test_it_honours_the_allowed_networks_setting(redis_client: Redis, settings: 
 
     assert Client().get("/metrics", REMOTE_ADDR="10.9.8.7").status_code == 200
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401
+
+
+def test_it_exports_queue_depth_and_wait_per_asset(usage: None, redis_client: Redis) -> None:
+    from runtimes.leases import queue_keys
+
+    _, queue, alive, stats, _ = queue_keys("qwen")
+    expires = int(time.time() * 1000) + 60_000
+    for ticket in ("t1", "t2"):  # two requests waiting, as the gateway's queue script records them
+        redis_client.zadd(queue, {ticket: 1})
+        redis_client.zadd(alive, {ticket: expires})
+    redis_client.hset(stats, mapping={"wait_ms": 1500, "svc_ms": 700})
+    samples = scrape(Client())
+
+    llm = {"asset_id": "qwen", "interface": "llm-runtime", "model_type": "llm"}
+    assert value(samples, "hub_queue_depth", **llm) == 2
+    assert value(samples, "hub_queue_wait_seconds", **llm) == pytest.approx(1.5)
+    assert value(samples, "hub_queue_depth", asset_id="bge") == 0
+    assert not [s for s in samples["hub_queue_wait_seconds"] if s.labels["asset_id"] == "bge"]

@@ -69,10 +69,15 @@ def test_it_lists_the_five_runtime_kinds() -> None:
     ("kind", "capabilities", "launchable", "managed"),
     [
         ("ollama", {"llm", "text_embedding"}, False, True),
-        ("vllm", {"llm", "text_embedding"}, True, True),
+        ("vllm", {"llm", "text_embedding", "rerank"}, True, True),
         ("tei", {"text_embedding", "rerank"}, True, True),
-        ("llama-cpp", {"llm", "text_embedding"}, True, True),
-        ("openai-compatible", {"llm", "text_embedding"}, False, False),
+        ("llama-cpp", {"llm", "text_embedding", "rerank"}, True, True),
+        (
+            "openai-compatible",
+            {"llm", "text_embedding", "rerank", "speech_to_text", "tts", "moderation"},
+            False,
+            False,
+        ),
     ],
 )
 def test_capabilities_are_read_off_the_adapter_class(

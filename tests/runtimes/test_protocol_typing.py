@@ -90,10 +90,11 @@ SNIPPETS = {
         managed: ManagedRuntime = TEIAdapter(binding)
         embedder: TextEmbeddingRuntime = TEIAdapter(binding)
         reranker: RerankRuntime = TEIAdapter(binding)
+        llama_reranker: RerankRuntime = LlamaCppAdapter(binding)
         provider: ProviderRuntime = OpenAICompatibleAdapter(binding)
     """,
     "misuse.py": """
-        from runtimes.adapters.llama_cpp import LlamaCppAdapter
+        from runtimes.adapters.ollama import OllamaAdapter
         from runtimes.adapters.openai_compatible import OpenAICompatibleAdapter
         from runtimes.adapters.tei import TEIAdapter
         from runtimes.binding import RuntimeBinding
@@ -114,7 +115,7 @@ SNIPPETS = {
 
         binding = RuntimeBinding(kind="x", model="m", base_url="http://127.0.0.1:1")
         embed_all(EchoLLM())  # expect-error
-        reranker: RerankRuntime = LlamaCppAdapter(binding)  # expect-error
+        reranker: RerankRuntime = OllamaAdapter(binding)  # expect-error
         lifecycle: ManagedRuntime = OpenAICompatibleAdapter(binding)  # expect-error
         chat: LLMRuntime = TEIAdapter(binding)  # expect-error
     """,

@@ -72,6 +72,23 @@ def test_it_shows_each_group_with_its_own_columns(assets: Any, role_user: Any, c
     assert "Tokens/s" not in embed
 
 
+def test_it_shows_requests_waiting_in_the_gateways_queue(
+    assets: Any, role_user: Any, client_for: Any, redis_client: Any
+) -> None:
+    import time
+
+    from runtimes.leases import queue_keys
+
+    _, queue, alive, stats, _ = queue_keys("qwen2-7b")
+    for ticket in ("t1", "t2", "t3"):  # as the gateway's queue script records waiting requests
+        redis_client.zadd(queue, {ticket: 1})
+        redis_client.zadd(alive, {ticket: int(time.time() * 1000) + 60_000})
+    redis_client.hset(stats, "wait_ms", 2400)
+    html = client_for(role_user("viewer")).get("/").content.decode()
+    llm = html.split('id="group-llm-runtime"')[1].split('id="group-embedding-runtime"')[0]
+    assert "0 / 2 (+3 waiting, ~2.4 s)" in llm
+
+
 def test_it_offers_lifecycle_buttons_to_operators_only(assets: Any, role_user: Any, client_for: Any) -> None:
     assert ">Wake<" not in client_for(role_user("viewer")).get("/").content.decode()
     assert ">Wake<" in client_for(role_user("operator")).get("/").content.decode()

@@ -242,12 +242,12 @@ HUB_DEFAULT_LOAD_ESTIMATE_S = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
 
 # A valid token check is reused this long by the API and the gateway (models_admin/credentials.py);
 # a change to a token, user or role still takes effect on the next request (generation counter).
-HUB_TOKEN_CACHE_S = env_float("HUB_TOKEN_CACHE_S", 10.0)
+HUB_TOKEN_CACHE_S = env_float("HUB_TOKEN_CACHE_S", 300.0)
 
 # Gateway (runtimes/gateway/). How long a request waits for a model that is waking; how long a
 # resolved target is cached; the upstream read timeout; Redis pool size.
 HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
-HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0)
+HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 60.0)
 HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
 HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
 

@@ -305,16 +305,17 @@ HUB_GATEWAY_HEARTBEAT_S = env_float("HUB_GATEWAY_HEARTBEAT_S", 2.0)
 HUB_GATEWAY_QUEUE_KEEPALIVE_S = env_float("HUB_GATEWAY_QUEUE_KEEPALIVE_S", 5.0)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+
 # Hosts and capacity (runtimes/hosts/, docs/capacity.md).
-# The version a worker reports in its host's heartbeat (default: pyproject.toml's).
-HUB_VERSION: str = env_str("HUB_VERSION", _project_version())
+# The version a worker reports in its host's heartbeat (str; default: pyproject.toml's).
+HUB_VERSION = env_str("HUB_VERSION", _project_version())
 # How often a worker heartbeats its host (name, GPUs, RAM, CPUs, queues), and how old a
 # heartbeat may be before the host is unreachable (its runtimes are marked so, and moved).
-HUB_HOST_HEARTBEAT_S: float = env_float("HUB_HOST_HEARTBEAT_S", 5.0)
-HUB_HOST_STALE_S: float = env_float("HUB_HOST_STALE_S", 30.0)
-# Declared capacity of this worker's host, replacing what it measures (NVML, the kernel):
-# for CPU hosts, and for tests. Unset: measured.
-HUB_HOST_VRAM_GB: float | None = _optional_float("HUB_HOST_VRAM_GB")
-HUB_HOST_RAM_GB: float | None = _optional_float("HUB_HOST_RAM_GB")
+HUB_HOST_HEARTBEAT_S = env_float("HUB_HOST_HEARTBEAT_S", 5.0)
+HUB_HOST_STALE_S = env_float("HUB_HOST_STALE_S", 30.0)
+# Declared capacity of this worker's host in GB (float, or None: unset), replacing what it
+# measures (NVML, the kernel): for CPU hosts, and for tests.
+HUB_HOST_VRAM_GB = _optional_float("HUB_HOST_VRAM_GB")
+HUB_HOST_RAM_GB = _optional_float("HUB_HOST_RAM_GB")
 # A start placed into room an eviction frees waits for that stop at most this long.
-HUB_EVICTION_WAIT_S: float = env_float("HUB_EVICTION_WAIT_S", 60.0)
+HUB_EVICTION_WAIT_S = env_float("HUB_EVICTION_WAIT_S", 60.0)

@@ -60,8 +60,14 @@ def reconcile(asset_id: str | int) -> str | None:
                     break
             except InvalidTransition as exc:
                 log.info("reconcile %s: %s; looking again", asset.asset_id, exc)
-        rs.refresh_from_db()
-        return rs.state
+        seen = rs.generation
+    rs.refresh_from_db()
+    if rs.generation != seen:
+        # Moved (e.g. a sleep) after our last look but while we held the lock: its own
+        # reconcile found the lock taken and returned, so converge it now rather than at
+        # beat's next pass.
+        dispatch.reconcile_on_commit(asset)
+    return rs.state
 
 
 def reconcile_all() -> int:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = ("hub", "core", "api", "actions", "models_admin", "runtimes")
-DECLARED = set(re.findall(r"^(HUB_[A-Z0-9_]+)(?::[^=\n]+)? = ", (ROOT / "hub" / "settings.py").read_text(), re.M))
+DECLARED = set(
+    re.findall(r"^(HUB_[A-Z0-9_]+)(?::[^=\n]+)? = ", (ROOT / "hub" / "settings.py").read_text(), re.M)
+)
 # Read from the environment by design: not settings, but names the hub looks for.
 NOT_SETTINGS = {"HUB_RUNTIME_SECRET_", "HUB_DEV", "HUB_VAR_DIR", "HUB_TESTING", "HUB_INSECURE_HTTP"}
 

@@ -257,7 +257,16 @@ class Gateway:
             on_wait = self._keepalive(send, call) if stream else None
             keepalive_s = self.config.queue_keepalive_s
             slot = await self.queue.admit(model, limits, on_wait=on_wait, keepalive_s=keepalive_s)
-        served_from = None
+        served_from: float | None = None
+        released = False
+
+        def release() -> None:  # once: when the runtime has answered, or at the end at the latest
+            nonlocal released
+            if slot is not None and not released:
+                released = True
+                self.queue.release(slot, None if served_from is None else time.monotonic() - served_from)
+
+        call.upstream_done = release
         try:
             if target is None:
                 budget = (limits.queue_timeout_s if limits else self.config.wake_wait_s) - (
@@ -275,8 +284,7 @@ class Gateway:
                 self.resolver.targets.pop(target.asset_id)  # the runtime may have moved or died: re-resolve
                 raise error_from_transport(exc, target.base_url) from exc
         finally:
-            if slot is not None:  # sent right after the response, with its usage event
-                self.queue.release(slot, None if served_from is None else time.monotonic() - served_from)
+            release()  # sent right after the response, with its usage event
 
     @staticmethod
     def _keepalive(send: Send, call: Call) -> Callable[[int], Awaitable[None]]:

@@ -4,10 +4,10 @@ Routes come from the interface specs (``routes.py``); ``/v1/models`` lists the a
 servable now or on wake. Requests are authenticated with an API token holding the
 ``inference`` scope. For each request: check the token (cached), find the model's running
 runtime (the shared :data:`~runtimes.gateway.resolver.resolver`; a sleeping on-demand model
-is woken and waited for up to ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency lease (held
-until the last byte, renewed while streaming), forward (``operations.py``, ``forward.py``),
-then record one usage event. A client that disconnects cancels the upstream request and
-frees its lease once the upstream call has ended.
+is woken and waited for up to ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency slot, waiting
+in the model's queue when all are taken (``queue.py``), forward (``operations.py``,
+``forward.py``), then record one usage event. A client that disconnects cancels the upstream
+request; its slot is freed once the upstream call has ended.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from redis.asyncio import Redis as AsyncRedis
 from models_admin.audit import Actor
 from runtimes.adapters._http import error_from_transport
 from runtimes.errors import InternalError, ModelLoading, RuntimeAdapterError
-from runtimes.gateway import auth, sse
+from runtimes.gateway import sse
 from runtimes.gateway.asgi import (
     Call,
     ClientGone,
@@ -41,11 +41,12 @@ from runtimes.gateway.asgi import (
     send_error,
     send_json,
 )
+from runtimes.gateway.authn import TokenCheck
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
 from runtimes.gateway.catalog import live_models
 from runtimes.gateway.config import GatewayConfig
-from runtimes.gateway.errors import AuthenticationFailed, BadRequest, PermissionDenied
+from runtimes.gateway.errors import BadRequest
 from runtimes.gateway.forward import Upstreams
 from runtimes.gateway.jsonbody import Body
 from runtimes.gateway.operations import Operation
@@ -95,7 +96,8 @@ class Gateway:
                     timeout=config.redis_pool_timeout_s,
                 )
             )
-            self.tokens: TTLCache[tuple[auth.Principal, Any]] = TTLCache(config.token_ttl_s)
+            self.authenticate = TokenCheck(self.redis, config.token_ttl_s, self._db)
+            self.tokens = self.authenticate.cache
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.upstreams = Upstreams(config, self.secrets)
@@ -129,12 +131,10 @@ class Gateway:
 
     def _invalidate(self, key: str) -> None:
         if key == ALL:
-            self.tokens.clear()
-            auth.forget_tokens()
+            self.authenticate.forget()
             self.secrets.forget()
         elif key == TOKENS:
-            self.tokens.clear()
-            auth.forget_tokens()
+            self.authenticate.forget()
         self.resolver.forget(key)
         self.models_list.clear()
 
@@ -209,13 +209,13 @@ class Gateway:
     async def _route(self, scope: Scope, receive: Receive, send: Send, call: Call) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == MODELS_PATH and method == "GET":
-            await self._authenticate(scope)
+            await self.authenticate(scope)
             await self._list_models(send)
             return
         route = route_for(method, scope["path"])
         call.interface = route.interface
         operation = route.served_by()
-        _, token = await self._authenticate(scope)
+        _, token = await self.authenticate(scope)
         raw = await read_body(receive, self.config.max_body_bytes)
         request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
@@ -254,7 +254,7 @@ class Gateway:
             target, limits = None, await self._db(lambda: self.resolver.limits(model))
         slot = None
         if limits is not None:
-            on_wait = self._keepalive(send, call) if stream else None
+            on_wait = sse.waiting_comments(send, call) if stream else None
             keepalive_s = self.config.queue_keepalive_s
             slot = await self.queue.admit(model, limits, on_wait=on_wait, keepalive_s=keepalive_s)
         served_from: float | None = None
@@ -285,36 +285,6 @@ class Gateway:
                 raise error_from_transport(exc, target.base_url) from exc
         finally:
             release()  # sent right after the response, with its usage event
-
-    @staticmethod
-    def _keepalive(send: Send, call: Call) -> Callable[[int], Awaitable[None]]:
-        """For a streamed request that waits: start the stream, and say so in SSE comments."""
-
-        async def waiting(position: int) -> None:
-            await sse.start(send, call)
-            await sse.push(send, sse.comment(f"waiting for a slot ({position} in line when queued)"))
-
-        return waiting
-
-    # Authentication
-
-    async def _authenticate(self, scope: Scope) -> tuple[auth.Principal, Any]:
-        secret = auth.bearer_secret(header(scope, b"authorization"))
-        if secret is None:
-            raise AuthenticationFailed("missing bearer token: send 'Authorization: Bearer <token>'")
-        remote = (scope.get("client") or (None,))[0]
-        key = auth.cache_key(secret, remote)
-        generation = await auth.generation_async(self.redis)
-        hit = self.tokens.get(key)
-        if hit is None or not auth.still_valid(hit, generation):
-            hit = await self._db(lambda: auth.authenticate(secret, remote, generation))
-            if hit is None:
-                raise AuthenticationFailed("invalid, expired or revoked API token")
-            if generation is not None:
-                self.tokens.put(key, hit)
-        if not hit[0].has_scope("inference"):
-            raise PermissionDenied("this token lacks the 'inference' scope")
-        return hit
 
     # Forwarding
 

@@ -99,9 +99,9 @@ def setup_catalog(fake_url: str, slow_url: str) -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from actions.assets import do_import_assets
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
-    from models_admin.services import do_import_assets
-    from models_admin.tokens import do_create_token
     from models_admin.yaml_io import SourceDocument
     from runtimes.models import RuntimeState
 

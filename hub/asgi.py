@@ -17,8 +17,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 django_application = get_asgi_application()
 
+from hub.middleware import bounded_body  # noqa: E402
 from hub.static_asgi import StaticFiles  # noqa: E402  (reads settings)
-from models_admin.middleware import bounded_body  # noqa: E402
 from runtimes.gateway import gateway  # noqa: E402  (needs the app registry ready)
 
 # Django's ASGI handler reads a whole body before its middleware runs: bound it here.

@@ -16,6 +16,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
 from django.conf import settings
 
+# Celery liveness heartbeats (signal handlers); request ids into task headers and JSON logs.
+import hub.logging
+from runtimes.metrics.heartbeat import HEARTBEAT_INTERVAL_S
+
 # A start may wait ``runtime.launch.ready_timeout_s`` (300 s by default) for readiness;
 # the time limits sit above it, and the broker's visibility timeout above those, so a
 # slow start is never delivered to a second worker while the first still runs it.
@@ -41,25 +45,32 @@ app.conf.update(
     beat_schedule={
         "reconcile": {
             "task": "runtimes.reconcile_all",
-            "schedule": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+            "schedule": settings.HUB_RECONCILE_INTERVAL_S,
             "options": {
                 "queue": "hub",
-                "expires": float(getattr(settings, "HUB_RECONCILE_INTERVAL_S", 10.0)),
+                "expires": settings.HUB_RECONCILE_INTERVAL_S,
             },
         },
         "health": {
             "task": "runtimes.check_health_all",
-            "schedule": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0)),
-            "options": {"queue": "hub", "expires": float(getattr(settings, "HUB_HEALTH_INTERVAL_S", 30.0))},
+            "schedule": settings.HUB_HEALTH_INTERVAL_S,
+            "options": {"queue": "hub", "expires": settings.HUB_HEALTH_INTERVAL_S},
+        },
+        # ``expires``: a run that waited longer than one interval is dropped; the next one does its work.
+        "aggregate-usage": {
+            "task": "runtimes.aggregate_usage",
+            "schedule": settings.HUB_USAGE_AGGREGATE_INTERVAL_S,
+            "options": {"expires": settings.HUB_USAGE_AGGREGATE_INTERVAL_S},
+        },
+        "metrics-heartbeat": {
+            "task": "runtimes.metrics_heartbeat",
+            "schedule": HEARTBEAT_INTERVAL_S,
+            "options": {"expires": HEARTBEAT_INTERVAL_S},
         },
     },
 )
 app.autodiscover_tasks()
 app.autodiscover_tasks(["runtimes.metrics"])  # runtimes/metrics/tasks.py: usage rollups, heartbeats
-
-# Request id into task headers and JSON logs; Celery liveness heartbeats.
-import hub.logging  # noqa: E402
-import runtimes.metrics.heartbeat  # noqa: E402, F401
 
 # Scheduled every few seconds (and the per-asset tasks they fan out to): logged at DEBUG unless
 # they fail, so INFO shows what changes (lifecycle transitions log themselves).

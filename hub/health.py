@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from redis import Redis
+
+import core.redis
 
 
 @never_cache
@@ -26,7 +26,7 @@ def _check_database() -> str | None:
 
 def _check_redis() -> str | None:
     try:
-        client = Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client = core.redis.probe(timeout_s=2)
         try:
             client.ping()
         finally:

@@ -22,7 +22,7 @@ from typing import Any
 
 from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
 
-from hub.context import current_request_id, request_id_var
+from core.context import current_request_id, request_id_var
 from hub.env import env_str
 
 REQUEST_ID_HEADER = "hub_request_id"

@@ -7,7 +7,9 @@ asked for, and there is no fallback secret key outside the dev runner and tests.
 
 from __future__ import annotations
 
+import socket
 import sys
+import tomllib
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -67,7 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "hub.context.RequestIdMiddleware",
+    "core.context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ in every mode (uvicorn under `up`, the image): no web server in front needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, so the user is known for its page; still before any view (or CSRF check) reads the body.
-    "models_admin.middleware.BodyLimitMiddleware",
+    "hub.middleware.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -212,16 +214,68 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Hub behaviour.
+# Hub behaviour. Every HUB_* setting is declared here, once, with its type and default; code reads
+# it from django.conf.settings (docs/architecture.md, "Add a setting"). Each also accepts
+# <NAME>_FILE (hub/env.py).
+
+# Governance. Single-admin installs only: lets the author approve their own revision (the UI warns).
+HUB_ALLOW_SELF_APPROVAL = env_bool("HUB_ALLOW_SELF_APPROVAL", False)
+
+# Lifecycle (runtimes/lifecycle/). Beat runs reconcile and health checks this often.
 HUB_RECONCILE_INTERVAL_S = env_float("HUB_RECONCILE_INTERVAL_S", 10.0)
 HUB_HEALTH_INTERVAL_S = env_float("HUB_HEALTH_INTERVAL_S", 30.0)
 HUB_RUNTIME_LOG_DIR = Path(env_str("HUB_RUNTIME_LOG_DIR", str(VAR_DIR / "runtimes")))
+# This machine's name as `runtime.host` spells it; its Celery queue is `hub.host.<name>`.
+HUB_HOST_NAME = env_str("HUB_HOST_NAME", socket.gethostname())
+# Failed starts (or crashes) in a row before an asset is `failed`; backoff between them.
+HUB_RESTART_MAX_ATTEMPTS = env_int("HUB_RESTART_MAX_ATTEMPTS", 5)
+HUB_BACKOFF_BASE_S = env_float("HUB_BACKOFF_BASE_S", 2.0)
+HUB_BACKOFF_CAP_S = env_float("HUB_BACKOFF_CAP_S", 300.0)
+# Healthy this long after becoming ready: the failure count starts over.
+HUB_STABLE_AFTER_S = env_float("HUB_STABLE_AFTER_S", 60.0)
+# Deliveries of one task (its worker died each time) before the asset is `failed`.
+HUB_TASK_MAX_DELIVERIES = env_int("HUB_TASK_MAX_DELIVERIES", 3)
+# Longest pause between two readiness probes while a runtime starts.
+HUB_READY_POLL_MAX_S = env_float("HUB_READY_POLL_MAX_S", 0.1)
+# `Retry-After` for a runtime never started before.
+HUB_DEFAULT_LOAD_ESTIMATE_S = env_int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
+
+# A valid token check is reused this long by the API and the gateway (models_admin/credentials.py);
+# a change to a token, user or role still takes effect on the next request (generation counter).
+HUB_TOKEN_CACHE_S = env_float("HUB_TOKEN_CACHE_S", 10.0)
+
+# Gateway (runtimes/gateway/). How long a request waits for a model that is waking; how long a
+# resolved target is cached; the upstream read timeout; Redis pool size.
+HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
+HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0)
+HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
+HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
+
+# Usage metrics (runtimes/metrics/): per-minute rollups kept this many days, folded this often.
+HUB_USAGE_RETENTION_DAYS = env_int("HUB_USAGE_RETENTION_DAYS", 30)
+HUB_USAGE_AGGREGATE_INTERVAL_S = env_float("HUB_USAGE_AGGREGATE_INTERVAL_S", 10.0)
+# Who may scrape /metrics without a token (CIDRs; default loopback); empty: a `read` token is needed.
+HUB_METRICS_ALLOWED_NETWORKS = env_list("HUB_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 
 # What runtimes may be and see (docs/runtimes.md). The allow-list replaces the default when set:
 # names are looked up on the PATH, paths match exactly; an empty value allows nothing.
 HUB_LAUNCH_ALLOWED_EXECUTABLES = env_list("HUB_LAUNCH_ALLOWED_EXECUTABLES", default_allowed_executables())
 HUB_RUNTIME_SECRETS_DIR = env("HUB_RUNTIME_SECRETS_DIR") or None
 HUB_RUNTIME_SECRET_CACHE_S = env_float("HUB_RUNTIME_SECRET_CACHE_S", DEFAULT_SECRET_TTL_S)
+
+
+def _project_version() -> str:
+    path = BASE_DIR / "pyproject.toml"
+    if not path.is_file():
+        return "unknown"
+    with path.open("rb") as fh:
+        return str(tomllib.load(fh).get("project", {}).get("version") or "unknown")
+
+
+def _optional_float(name: str) -> float | None:
+    """A number from the environment, or None when unset or empty."""
+    value = env(name)
+    return None if value is None or not value.strip() else env_float(name, 0.0)
 
 
 def _networks(name: str) -> list[Network]:
@@ -243,17 +297,6 @@ HUB_MAX_DOCUMENT_BYTES = env_int("HUB_MAX_DOCUMENT_BYTES", 64 * 1024)
 HUB_MAX_DOCUMENT_DEPTH = env_int("HUB_MAX_DOCUMENT_DEPTH", 32)
 HUB_GATEWAY_MAX_BODY_BYTES = env_int("HUB_GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 HUB_MAX_JSON_DEPTH = env_int("HUB_MAX_JSON_DEPTH", 64)
-# The gateway (runtimes/gateway/config.py). A request for a sleeping on-demand model waits this
-# long for it to wake before 503 + Retry-After.
-HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
-# Resolved targets and the list of models are kept in memory this long (pub/sub drops them sooner).
-HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 5.0)
-# A token check is kept in memory this long (the authorization generation drops it sooner).
-HUB_GATEWAY_TOKEN_TTL_S = env_float("HUB_GATEWAY_TOKEN_TTL_S", 10.0)
-# The longest the gateway waits for an upstream's next bytes (a slow generation still streams).
-HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
-# Redis connections per gateway process; a burst beyond them waits for a free one.
-HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
 # A gateway process's concurrency slots and queue places live this long unless its heartbeat
 # (every HUB_GATEWAY_HEARTBEAT_S) renews them: a process that dies frees them within this time.
 HUB_GATEWAY_LEASE_TTL_S = env_float("HUB_GATEWAY_LEASE_TTL_S", 8.0)
@@ -262,3 +305,16 @@ HUB_GATEWAY_HEARTBEAT_S = env_float("HUB_GATEWAY_HEARTBEAT_S", 2.0)
 HUB_GATEWAY_QUEUE_KEEPALIVE_S = env_float("HUB_GATEWAY_QUEUE_KEEPALIVE_S", 5.0)
 # A start waiting this long while no live worker consumes its host's queue is failed.
 HUB_START_PICKUP_TIMEOUT_S = env_float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+# Hosts and capacity (runtimes/hosts/, docs/capacity.md).
+# The version a worker reports in its host's heartbeat (default: pyproject.toml's).
+HUB_VERSION: str = env_str("HUB_VERSION", _project_version())
+# How often a worker heartbeats its host (name, GPUs, RAM, CPUs, queues), and how old a
+# heartbeat may be before the host is unreachable (its runtimes are marked so, and moved).
+HUB_HOST_HEARTBEAT_S: float = env_float("HUB_HOST_HEARTBEAT_S", 5.0)
+HUB_HOST_STALE_S: float = env_float("HUB_HOST_STALE_S", 30.0)
+# Declared capacity of this worker's host, replacing what it measures (NVML, the kernel):
+# for CPU hosts, and for tests. Unset: measured.
+HUB_HOST_VRAM_GB: float | None = _optional_float("HUB_HOST_VRAM_GB")
+HUB_HOST_RAM_GB: float | None = _optional_float("HUB_HOST_RAM_GB")
+# A start placed into room an eviction frees waits for that stop at most this long.
+HUB_EVICTION_WAIT_S: float = env_float("HUB_EVICTION_WAIT_S", 60.0)

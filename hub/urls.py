@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.app import api
+from api.metrics import metrics_view
 from hub import health
-from hub.api import api
-from runtimes.metrics.views import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,5 +12,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", api.urls),  # /api/v1/…, /api/openapi.json, /api/docs
-    path("", include("models_admin.urls")),
+    path("", include("models_admin.ui.urls")),
 ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
-from hub.context import current_request_id
+from core.context import current_request_id
 from models_admin.models import AuditEntry, AuditSource
 
 if TYPE_CHECKING:

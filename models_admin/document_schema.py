@@ -17,8 +17,8 @@ import functools
 from typing import Any
 
 from models_admin.asset_ids import ASSET_ID_MAX, ASSET_ID_SCHEMA_PATTERN
+from models_admin.documents import MAX_QUEUE, MAX_QUEUE_TIMEOUT_S
 from models_admin.interfaces import InterfaceSpec, MetadataField, all_interfaces, interface_names
-from models_admin.validation import MAX_QUEUE, MAX_QUEUE_TIMEOUT_S
 from runtimes import registry
 
 INT32 = 2**31 - 1
@@ -160,6 +160,7 @@ def _variant(spec: InterfaceSpec | None) -> dict[str, Any]:
                     "properties": {
                         "gpu_required": {"type": "boolean"},
                         "min_vram_gb": _nullable(_number(0)),
+                        "min_ram_gb": _nullable(_number(0)),
                         "disk_gb": _nullable(_number(0)),
                     },
                 }

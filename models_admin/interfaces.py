@@ -36,6 +36,15 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Throughput:
+    """The throughput chart of an asset page: which per-minute series (``MinutePoint``), how labelled."""
+
+    label: str = "QPS"
+    unit: str = "req/s"
+    series: str = "qps"
+
+
+@dataclass(frozen=True)
 class InterfaceSpec:
     name: str
     version: str
@@ -52,6 +61,7 @@ class InterfaceSpec:
     lifecycle_defaults: dict[str, Any]
     policy_defaults: dict[str, Any]
     order: int
+    throughput: Throughput = Throughput()
 
     @property
     def key(self) -> str:
@@ -95,6 +105,7 @@ def _load_spec(path: Path, order: int) -> InterfaceSpec:
         lifecycle_defaults=dict(doc["lifecycle_defaults"]),
         policy_defaults=dict(doc.get("policy_defaults") or {}),
         order=order,
+        throughput=Throughput(**doc.get("throughput", {})),
     )
 
 

@@ -70,6 +70,30 @@ def document_problem(doc: Any) -> tuple[str, str] | None:
     limit = max_document_bytes()
     if serialized_size(doc) > limit:
         return "", f"the document is larger than {limit} bytes"
+    nul = nul_at(doc)
+    if nul is not None:
+        return nul, "must not contain NUL characters"
+    return None
+
+
+def nul_at(value: Any, path: str = "") -> str | None:
+    """Where ``value`` holds a NUL character (PostgreSQL cannot store one in text or JSON), else None.
+
+    The path names the field as the validator does: ``metadata.notes``, ``runtime.launch.command[1]``.
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = path if isinstance(key, str) and "\x00" in key else nul_at(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
     return None
 
 

@@ -16,15 +16,13 @@ checked when a token is made, and again each time it is used, against the owner'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.db import transaction
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
-from models_admin.audit import Actor, record
-
-if TYPE_CHECKING:
-    from models_admin.models import ApiToken
+from models_admin.audit import Actor
+from models_admin.models import ApiToken, Asset
 
 ACTIONS = ("view", "operate", "edit", "approve", "admin")
 ROLES = ("viewer", "operator", "editor", "approver", "admin")
@@ -57,11 +55,6 @@ def ensure_role_groups() -> dict[str, Group]:
 
     Migration 0003 creates them; this re-creates them where a test flush (TRUNCATE) removed them.
     """
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from models_admin.models import Asset
-
     content_type = ContentType.objects.get_for_model(Asset)
     perms = {}
     for action, codename in PERMISSION_FOR_ACTION.items():
@@ -119,10 +112,15 @@ def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     """The highest role ``user`` holds ("admin" for superusers), or None."""
     if user is None or not user.is_authenticated:
         return None
-    if getattr(user, "is_superuser", False):
-        return "admin"
     names = set(Group.objects.filter(user=user).values_list("name", flat=True))  # type: ignore[misc]
-    held = [r for r in ROLES if r in names]
+    return highest_role(names, superuser=bool(getattr(user, "is_superuser", False)))
+
+
+def highest_role(groups: set[str], *, superuser: bool = False) -> str | None:
+    """The highest role among the group names ``groups`` ("admin" for a superuser), or None."""
+    if superuser:
+        return "admin"
+    held = [r for r in ROLES if r in groups]
     return held[-1] if held else None
 
 
@@ -132,47 +130,3 @@ def scopes_allowed(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[s
         return frozenset()
     role = role_of(user)
     return SCOPES_FOR_ROLE[role] if role is not None else frozenset()
-
-
-def do_set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
-    """Give ``user`` exactly ``role`` (None removes every role); returns whether anything changed.
-
-    Audited as ``role.change``. Raises :class:`UnknownRole` (also for a superuser, who is
-    always an admin, given another role, and for an actor lowering their own role: that would
-    lock them out), or ``models_admin.governance.PermissionRefused`` unless the actor may ``admin``.
-    """
-    from models_admin.governance import refuse_unless
-
-    if role is not None and role not in ROLES:
-        raise UnknownRole(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
-    # Checked before the transaction, so the refusal's audit row is not rolled back with it.
-    refuse_unless(actor, "admin", object_type="user", object_id=user.get_username())
-    if role != "admin" and getattr(user, "is_superuser", False):
-        raise UnknownRole(f"role: {user.get_username()} is a superuser, always admin")
-    if role != "admin" and actor.user is not None and actor.user.pk == user.pk:
-        raise UnknownRole("role: you cannot lower your own role")
-    with transaction.atomic():
-        return _set_role(user, role, actor=actor)
-
-
-def _set_role(user: Any, role: str | None, *, actor: Actor) -> bool:
-    before = sorted(Group.objects.filter(user=user, name__in=ROLES).values_list("name", flat=True))
-    after = [role] if role else []
-    if before == after:
-        return False
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    if role:
-        user.groups.add(role_group(role))
-    # ModelBackend caches permissions on the instance.
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        if hasattr(user, attr):
-            delattr(user, attr)
-    record(
-        "role.change",
-        actor=actor,
-        object_type="user",
-        object_id=user.get_username(),
-        before={"roles": before},
-        after={"roles": after},
-    )
-    return True

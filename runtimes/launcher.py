@@ -23,9 +23,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from runtimes.errors import (
     ExecutableNotFound,
@@ -35,42 +33,13 @@ from runtimes.errors import (
     SpawnFailed,
 )
 from runtimes.launch_policy import default_allowed_executables, executable_problem, minimal_env
+from runtimes.protocols.managed import ProcessHandle
 
 DEFAULT_DIR = Path("var/runtimes")
 LOCALHOST = "127.0.0.1"
 
 ListenArgs = Callable[[str, int], Sequence[str]]
 """The flags that make a runtime listen on (host, port), e.g. ``--host H --port P``."""
-
-
-@dataclass(frozen=True)
-class ProcessHandle:
-    """One launched process: enough to find it, reach it and stop it later."""
-
-    key: str
-    pid: int
-    start_time: int | None  # kernel start time (clock ticks since boot); None off Linux
-    port: int
-    base_url: str
-    log_path: str
-    command: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["command"] = list(self.command)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProcessHandle:
-        return cls(
-            key=str(data["key"]),
-            pid=int(data["pid"]),
-            start_time=None if data.get("start_time") is None else int(data["start_time"]),
-            port=int(data["port"]),
-            base_url=str(data["base_url"]),
-            log_path=str(data["log_path"]),
-            command=tuple(data["command"]),
-        )
 
 
 def free_port(host: str = LOCALHOST) -> int:

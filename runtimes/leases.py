@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
+from django.conf import settings
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+
+from core.redis import client as redis_client
 
 LEASE_PREFIX = "hub:lease:"
 LEASE_ID_PREFIX = "hub:lease-id:"
@@ -164,16 +167,11 @@ def _renewed(lease_id: str, result: Any) -> float | None:
 
 def max_ttl_s() -> float:
     """The longest a lease may be taken or renewed for (``HUB_LEASE_MAX_TTL_S``)."""
-    from django.conf import settings
-
     return float(settings.HUB_LEASE_MAX_TTL_S)
 
 
-@lru_cache(maxsize=1)
 def _default_client() -> Redis:
-    from django.conf import settings
-
-    return Redis.from_url(settings.REDIS_URL)
+    return redis_client()
 
 
 class Leases:

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from runtimes.launcher import Launcher, ProcessHandle
+from runtimes.launcher import Launcher
+from runtimes.protocols.managed import ProcessHandle
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actions.assets import PlanItem, do_import_assets
 from models_admin.audit import Actor
-from models_admin.services import PlanItem, do_import_assets
 from models_admin.yaml_io import SourceDocument, load_documents
 from runtimes.bundled import BundledRuntime, BundledRuntimeMissing, find_bundled
 

@@ -11,7 +11,8 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
-from models_admin.catalog import Chart, ModelsQuery
+from models_admin.ui.asset_page import Chart
+from models_admin.ui.models_list import ModelsQuery
 
 register = template.Library()
 

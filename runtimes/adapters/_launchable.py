@@ -10,8 +10,8 @@ import httpx
 from runtimes.adapters._http import HttpAdapter, poll_until
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import UpstreamError
-from runtimes.launcher import Launcher, ProcessHandle
-from runtimes.protocols.managed import HealthReport, HealthState, RunningTarget
+from runtimes.launcher import Launcher
+from runtimes.protocols.managed import HealthReport, HealthState, ProcessHandle, RunningTarget
 
 
 class LaunchableRuntime(HttpAdapter):

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 import httpx
 from django.db import close_old_connections
-from redis.asyncio import BlockingConnectionPool
-from redis.asyncio import Redis as AsyncRedis
 
+import core.redis
+from models_admin import credentials
 from models_admin.audit import Actor
 from runtimes.adapters._http import error_from_transport
 from runtimes.errors import InternalError, ModelLoading, RuntimeAdapterError
@@ -41,9 +41,9 @@ from runtimes.gateway.asgi import (
     send_error,
     send_json,
 )
-from runtimes.gateway.authn import TokenCheck
+from runtimes.gateway.authn import authenticate
 from runtimes.gateway.batch import Batcher
-from runtimes.gateway.cache import ALL, TOKENS, Invalidator, TTLCache
+from runtimes.gateway.cache import ALL, Invalidator, TTLCache
 from runtimes.gateway.catalog import live_models
 from runtimes.gateway.config import GatewayConfig
 from runtimes.gateway.errors import BadRequest
@@ -89,15 +89,11 @@ class Gateway:
             config = self.config
             # A blocking pool: a burst beyond its size waits for a free connection instead of
             # failing with "Too many connections" (redis-py's default pool raises at once).
-            self.redis = AsyncRedis(
-                connection_pool=BlockingConnectionPool.from_url(
-                    config.redis_url,
-                    max_connections=config.redis_max_connections,
-                    timeout=config.redis_pool_timeout_s,
-                )
+            self.redis = core.redis.async_client(
+                url=config.redis_url,
+                max_connections=config.redis_max_connections,
+                pool_timeout_s=config.redis_pool_timeout_s,
             )
-            self.authenticate = TokenCheck(self.redis, config.token_ttl_s, self._db)
-            self.tokens = self.authenticate.cache
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.upstreams = Upstreams(config, self.secrets)
@@ -131,10 +127,8 @@ class Gateway:
 
     def _invalidate(self, key: str) -> None:
         if key == ALL:
-            self.authenticate.forget()
+            credentials.forget_tokens()
             self.secrets.forget()
-        elif key == TOKENS:
-            self.authenticate.forget()
         self.resolver.forget(key)
         self.models_list.clear()
 
@@ -209,13 +203,13 @@ class Gateway:
     async def _route(self, scope: Scope, receive: Receive, send: Send, call: Call) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == MODELS_PATH and method == "GET":
-            await self.authenticate(scope)
+            await authenticate(scope, self.redis, self._db)
             await self._list_models(send)
             return
         route = route_for(method, scope["path"])
         call.interface = route.interface
         operation = route.served_by()
-        _, token = await self.authenticate(scope)
+        _, token = await authenticate(scope, self.redis, self._db)
         raw = await read_body(receive, self.config.max_body_bytes)
         request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")

@@ -1,16 +1,13 @@
 """In-process caches for the gateway's hot path, invalidated through Redis pub/sub.
 
-A request for a running model must not touch PostgreSQL: the resolved :class:`Target`
-and the token check are kept in memory for a short TTL. Whenever an asset, its
-runtime state or an API token changes, :func:`announce` publishes on
-:data:`CHANNEL` (after the transaction commits) and every gateway process drops the
-entry; the TTL bounds staleness if a message is lost (Redis reconnect, a writer that
-bypasses the ORM).
+A request for a running model must not touch PostgreSQL: the resolved :class:`Target` is
+kept in memory for a short TTL. Whenever an asset or its runtime state changes,
+:func:`announce` publishes on :data:`CHANNEL` (after the transaction commits) and every
+gateway process drops the entry; the TTL bounds staleness if a message is lost (Redis
+reconnect, a writer that bypasses the ORM).
 
-Who may do what must not lag at all: a change to a token, a user or a role also increments
-:data:`AUTH_GENERATION` in Redis (after commit), and every cached token check is used only
-while that counter is unchanged (one GET per request; ``runtimes.gateway.auth``). Unlike a
-pub/sub message, the counter cannot arrive late: the next request in any process sees it.
+Token checks are not announced: who may do what must not lag at all, so their cache
+(``models_admin.credentials``) is keyed by a generation counter the next request reads.
 """
 
 from __future__ import annotations
@@ -20,23 +17,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from django.conf import settings
-from django.contrib.auth.models import Group, User
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
-from redis import Redis
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save
 from redis.asyncio import Redis as AsyncRedis
 
-from models_admin.models import ApiToken, Asset
+from core.redis import client as redis_client
+from models_admin.models import Asset
 from runtimes.models import LifecycleEvent, RuntimeState
 
 CHANNEL = "hub:gateway:invalidate"
 ALL = "*"
-TOKENS = "tokens"
-AUTH_GENERATION = "hub:auth:generation"
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +65,15 @@ class TTLCache(Generic[V]):
         self._data.clear()
 
 
-@lru_cache(maxsize=1)
-def publisher() -> Redis:
-    """The process's Redis client for announcements (and the authorization generation)."""
-    return Redis.from_url(settings.REDIS_URL)
-
-
 def announce(key: str) -> None:
-    """Tell every gateway that ``key`` (an asset id, :data:`TOKENS` or :data:`ALL`) changed.
+    """Tell every gateway that ``key`` (an asset id, or :data:`ALL`) changed.
 
     Inside a transaction the message goes out on commit, so no gateway re-reads the old row.
     """
 
     def send() -> None:
         try:
-            if key in (TOKENS, ALL):
-                publisher().incr(AUTH_GENERATION)
-            publisher().publish(CHANNEL, key)
+            redis_client().publish(CHANNEL, key)
         except Exception:  # the TTL still bounds staleness; a write must not fail for this
             log.warning("gateway cache invalidation for %r not published", key, exc_info=True)
 
@@ -112,29 +97,11 @@ def _event_recorded(sender: Any, instance: Any, created: bool = True, **kwargs: 
     _state_changed(sender, instance)
 
 
-def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    announce(TOKENS)
-
-
-def _user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    # Active, superuser, staff: who may do what. A login only stamps last_login.
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    announce(TOKENS)
-
-
-def _membership_changed(sender: Any, action: str = "", **kwargs: Any) -> None:
-    # A user's roles (groups) or a role's permissions.
-    if action in ("post_add", "post_remove", "post_clear"):
-        announce(TOKENS)
-
-
 _connected = False
 
 
 def connect_signals() -> None:
-    """Announce saves/deletes of assets, runtime states (and lifecycle events), API tokens, users
-    and their roles.
+    """Announce saves/deletes of assets and runtime states (and lifecycle events).
 
     Called from ``RuntimesConfig.ready()``, so every process that writes these rows (web,
     Celery workers, management commands) announces its changes. Idempotent.
@@ -142,27 +109,18 @@ def connect_signals() -> None:
     global _connected
     if _connected:
         return
-    hooks: list[tuple[type[Any], Callable[..., None], bool]] = [
+    hooks: list[tuple[type[Model], Callable[..., None], bool]] = [
         (Asset, _asset_changed, True),
         (RuntimeState, _state_changed, True),
         # Saves only: deleting an asset cascades over its events, and the asset's own delete
         # already announces it.
         (LifecycleEvent, _event_recorded, False),
-        (ApiToken, _token_changed, True),
     ]
     for model, hook, on_delete in hooks:
         name = model.__name__
         post_save.connect(hook, sender=model, dispatch_uid=f"gateway-{name}-save")
         if on_delete:
             post_delete.connect(hook, sender=model, dispatch_uid=f"gateway-{name}-delete")
-    # Who may do what: users, their roles, the roles' permissions (see AUTH_GENERATION).
-    post_save.connect(_user_saved, sender=User, dispatch_uid="gateway-User-save")
-    post_delete.connect(_token_changed, sender=User, dispatch_uid="gateway-User-delete")
-    post_delete.connect(_token_changed, sender=Group, dispatch_uid="gateway-Group-delete")
-    m2m_changed.connect(_membership_changed, sender=User.groups.through, dispatch_uid="gateway-User-groups")
-    m2m_changed.connect(
-        _membership_changed, sender=Group.permissions.through, dispatch_uid="gateway-Group-permissions"
-    )
     _connected = True
 
 

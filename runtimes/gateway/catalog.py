@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 
+from models_admin.documents import document_interfaces
 from models_admin.models import Asset
-from models_admin.validation import document_interfaces
 from runtimes.lifecycle import policy_for, wake_refusal
 
 

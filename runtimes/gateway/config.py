@@ -15,7 +15,6 @@ class GatewayConfig:
     wake_wait_s: float = 30.0
     wake_poll_s: float = 0.25
     target_ttl_s: float = 5.0
-    token_ttl_s: float = 10.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
     max_connections_per_upstream: int = 1000
@@ -37,7 +36,6 @@ class GatewayConfig:
             redis_url=settings.REDIS_URL,
             wake_wait_s=settings.HUB_GATEWAY_WAKE_WAIT_S,
             target_ttl_s=settings.HUB_GATEWAY_CACHE_TTL_S,
-            token_ttl_s=settings.HUB_GATEWAY_TOKEN_TTL_S,
             read_timeout_s=settings.HUB_GATEWAY_READ_TIMEOUT_S,
             redis_max_connections=settings.HUB_GATEWAY_REDIS_CONNECTIONS,
             secrets_dir=settings.HUB_RUNTIME_SECRETS_DIR,

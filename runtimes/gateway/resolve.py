@@ -19,8 +19,8 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 
 from models_admin.audit import Actor
+from models_admin.documents import document_interfaces, queue_policy
 from models_admin.models import Asset
-from models_admin.validation import document_interfaces, queue_policy
 from runtimes.binding import RuntimeBinding
 from runtimes.errors import ModelLoading, ModelNotFound
 from runtimes.gateway.errors import (
@@ -35,7 +35,7 @@ from runtimes.gateway.queue import Limits
 from runtimes.lifecycle import InvalidTransition, do_wake_asset, retry_after_estimate
 
 RUNNING = "running"
-WAKEABLE = frozenset({"stopped", "sleeping"})
+WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
 
 
 @dataclass(frozen=True)

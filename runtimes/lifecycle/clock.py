@@ -1,60 +1,30 @@
-"""The lifecycle's clock: every "now" in the lifecycle comes from here, so tests can move it.
+"""The lifecycle's clock: every "now" in the lifecycle is ``clock.now()``, so tests can move it.
 
-In-process tests call ``advance(seconds)`` / ``reset()``. Tests that run a separate
-Celery worker set ``HUB_TEST_CLOCK=1`` in its environment (never in production) and
-move the shared offset with ``advance(seconds, shared=True)``, kept in Redis.
+In-process tests call ``advance(seconds)`` / ``reset()``; tests that run Celery workers start
+them through ``tests/lifecycle/clock_worker.py``, which makes ``now`` add an offset shared in
+Redis. Production code never moves it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
-
-from hub.env import env_bool
-
-SHARED_OFFSET_KEY = "hub:test:clock-offset"
 
 _offset_s = 0.0
 
 
-def _shared_enabled() -> bool:
-    return bool(getattr(settings, "HUB_TEST_CLOCK", env_bool("HUB_TEST_CLOCK")))
-
-
-def _shared_offset() -> float:
-    if not _shared_enabled():
-        return 0.0
-    from redis import Redis
-
-    with Redis.from_url(settings.REDIS_URL) as client:
-        raw = client.get(SHARED_OFFSET_KEY)
-    return float(raw) if raw else 0.0
-
-
 def now() -> datetime:
     """The current time (aware, UTC), plus any offset a test applied."""
-    return timezone.now() + timedelta(seconds=_offset_s + _shared_offset())
+    return timezone.now() + timedelta(seconds=_offset_s)
 
 
-def advance(seconds: float, *, shared: bool = False) -> None:
-    """Move the clock forward (tests only)."""
+def advance(seconds: float) -> None:
+    """Move this process's clock forward."""
     global _offset_s
-    if shared:
-        from redis import Redis
-
-        with Redis.from_url(settings.REDIS_URL) as client:
-            client.incrbyfloat(SHARED_OFFSET_KEY, seconds)
-    else:
-        _offset_s += seconds
+    _offset_s += seconds
 
 
 def reset() -> None:
     global _offset_s
     _offset_s = 0.0
-    if _shared_enabled():
-        from redis import Redis
-
-        with Redis.from_url(settings.REDIS_URL) as client:
-            client.delete(SHARED_OFFSET_KEY)

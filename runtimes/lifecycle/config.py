@@ -1,72 +1,59 @@
-"""Lifecycle knobs: a Django setting of the same name wins, else the environment, else the default."""
+"""Lifecycle knobs, read from the settings of the same name (declared in ``hub/settings.py``)."""
 
 from __future__ import annotations
 
 import random
-import socket
 
 from django.conf import settings
 
-from hub.env import env_float, env_int, env_str
 from runtimes.upstream import UpstreamSecrets
-
-
-def _float(name: str, default: float) -> float:
-    value = getattr(settings, name, None)
-    return float(value) if value is not None else env_float(name, default)
-
-
-def _int(name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    return int(value) if value is not None else env_int(name, default)
 
 
 def restart_max_attempts() -> int:
     """Failed starts (or crashes) in a row before the asset is ``failed``."""
-    return max(1, _int("HUB_RESTART_MAX_ATTEMPTS", 5))
+    return max(1, int(settings.HUB_RESTART_MAX_ATTEMPTS))
 
 
 def backoff_base_s() -> float:
-    return _float("HUB_BACKOFF_BASE_S", 2.0)
+    return float(settings.HUB_BACKOFF_BASE_S)
 
 
 def backoff_cap_s() -> float:
-    return _float("HUB_BACKOFF_CAP_S", 300.0)
+    return float(settings.HUB_BACKOFF_CAP_S)
 
 
 def stable_after_s() -> float:
     """Healthy this long after becoming ready: the failure count starts over."""
-    return _float("HUB_STABLE_AFTER_S", 60.0)
+    return float(settings.HUB_STABLE_AFTER_S)
 
 
 def task_max_deliveries() -> int:
     """Deliveries of one task (its worker died each time) before the asset is ``failed``."""
-    return max(1, _int("HUB_TASK_MAX_DELIVERIES", 3))
+    return max(1, int(settings.HUB_TASK_MAX_DELIVERIES))
 
 
 def ready_poll_max_s() -> float:
     """Longest pause between two readiness probes while a runtime starts."""
-    return _float("HUB_READY_POLL_MAX_S", 0.1)
+    return float(settings.HUB_READY_POLL_MAX_S)
 
 
 def start_pickup_timeout_s() -> float:
     """A start still waiting this long with no live worker on its host's queue is ``failed``."""
-    return _float("HUB_START_PICKUP_TIMEOUT_S", 60.0)
+    return float(settings.HUB_START_PICKUP_TIMEOUT_S)
 
 
 def default_load_estimate_s() -> int:
     """``Retry-After`` for a runtime never started before."""
-    return _int("HUB_DEFAULT_LOAD_ESTIMATE_S", 10)
+    return int(settings.HUB_DEFAULT_LOAD_ESTIMATE_S)
 
 
 def host_name() -> str:
     """This machine's name as ``runtime.host`` spells it (its Celery queue is ``hub.host.<name>``)."""
-    value = getattr(settings, "HUB_HOST_NAME", None)
-    return str(value) if value else env_str("HUB_HOST_NAME", socket.gethostname())
+    return str(settings.HUB_HOST_NAME)
 
 
 def launcher_dir() -> str:
-    return str(getattr(settings, "HUB_RUNTIME_LOG_DIR", "var/runtimes"))
+    return str(settings.HUB_RUNTIME_LOG_DIR)
 
 
 def launch_allowed_executables() -> list[str]:

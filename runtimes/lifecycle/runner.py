@@ -13,9 +13,10 @@ from typing import Any
 from runtimes import registry
 from runtimes.adapters._launchable import LaunchableRuntime
 from runtimes.binding import RuntimeBinding
-from runtimes.launcher import Launcher, ProcessHandle
+from runtimes.launcher import Launcher
 from runtimes.lifecycle import config
 from runtimes.protocols import HealthReport, HealthState, ManagedRuntime
+from runtimes.protocols.managed import ProcessHandle
 
 
 class HubLauncher(Launcher):

@@ -84,3 +84,9 @@ def transition(
     log.info("%s: %s -> %s (%s)%s", rs.asset.asset_id, old, to, reason, why)
     rs.refresh_from_db()
     return rs
+
+
+def asset_by_id(asset_id: str | int) -> Asset | None:
+    """The asset by its slug (str) or primary key (int); None if there is none."""
+    field = "pk" if isinstance(asset_id, int) else "asset_id"
+    return Asset.objects.filter(**{field: asset_id}).first()

@@ -12,13 +12,14 @@ No Django models here: Celery imports this module while it starts.
 from __future__ import annotations
 
 import contextlib
-import functools
 import socket
 import time
 from typing import Any
 
 from celery.signals import beat_init, before_task_publish, worker_ready
 from redis import Redis
+
+import core.redis
 
 HEARTBEAT_INTERVAL_S = 15.0
 HEARTBEAT_TTL_S = 3600
@@ -29,11 +30,8 @@ BEAT_KEY = "hub:heartbeat:beat"
 _state = {"in_beat": False, "last_beat_write": 0.0}
 
 
-@functools.cache
 def _client() -> Redis:
-    from django.conf import settings
-
-    return Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    return core.redis.client()
 
 
 def record_worker(

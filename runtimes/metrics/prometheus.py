@@ -30,6 +30,7 @@ from models_admin.interfaces import get_interface
 from models_admin.models import Asset
 from runtimes.leases import Leases
 from runtimes.metrics import heartbeat
+from runtimes.metrics.hosts import host_metrics
 from runtimes.metrics.live import live_rates, redis_client
 from runtimes.metrics.rollup import CURSOR_NAME, GROUP
 from runtimes.models import LifecycleEvent, ObservedState, RuntimeState, UsageCursor, UsageTotal
@@ -66,6 +67,7 @@ class HubCollector(Collector):
         yield from self._lifecycle(primary)
         yield from self._celery(client)
         yield from self._pipeline(client)
+        yield from host_metrics(lambda asset_id: _labels(asset_id, primary.get(asset_id, "unknown")), LABELS)
 
     def _usage_totals(self) -> Iterator[Metric]:
         counters = {

@@ -23,19 +23,18 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Sum
 from redis import Redis, ResponseError
 
-from hub.env import env_int
-from runtimes.metrics.live import finished_at, is_error, parse_stream_id, percentile, redis_client
+from runtimes.metrics.live import finished_at, is_error, parse_stream_id, redis_client
 from runtimes.models.usage import (
+    COUNTER_COLUMNS,
     LATENCY_BUCKETS_MS,
     UsageCursor,
     UsageMinute,
@@ -51,15 +50,11 @@ CURSOR_NAME = "rollup"
 BATCH = 2_000
 _ADVISORY_LOCK = 0x4855_4255_5347  # "HUBUSG": one aggregator at a time, cluster-wide
 
-Checkpoint = Callable[[str], None]
-"""Test hook called between steps: ``"read"`` (entries in hand, nothing written) and
-``"committed"`` (PostgreSQL committed, not yet acknowledged)."""
-
 Entry = tuple[Any, Mapping[Any, Any]]
 
 
 def retention_days() -> int:
-    return int(getattr(settings, "HUB_USAGE_RETENTION_DAYS", env_int("HUB_USAGE_RETENTION_DAYS", 30)))
+    return int(settings.HUB_USAGE_RETENTION_DAYS)
 
 
 @dataclass
@@ -93,21 +88,9 @@ def minute_of(timestamp: float) -> datetime:
     return datetime.fromtimestamp(int(timestamp // 60) * 60, tz=UTC)
 
 
-_COLUMNS = (
-    "requests",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "inputs",
-    "latency_ms_sum",
-    "generation_ms_sum",
-    "generation_tokens",
-)
-
-
 def _upsert_sql(table: str, key_columns: Sequence[str]) -> str:
-    columns = [*key_columns, *_COLUMNS, "latency_ms_max", "latency_buckets"]
-    adds = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in _COLUMNS]
+    columns = [*key_columns, *COUNTER_COLUMNS, "latency_ms_max", "latency_buckets"]
+    adds = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in COUNTER_COLUMNS]
     adds.append(f"latency_ms_max = GREATEST({table}.latency_ms_max, EXCLUDED.latency_ms_max)")
     adds.append(
         f"latency_buckets = ARRAY(SELECT a + b FROM unnest({table}.latency_buckets, "
@@ -120,7 +103,7 @@ def _upsert_sql(table: str, key_columns: Sequence[str]) -> str:
 
 
 def _row(keys: Sequence[Any], c: _Counters) -> list[Any]:
-    return [*keys, *(getattr(c, name) for name in _COLUMNS), c.latency_ms_max, c.latency_buckets]
+    return [*keys, *(getattr(c, name) for name in COUNTER_COLUMNS), c.latency_ms_max, c.latency_buckets]
 
 
 @dataclass
@@ -217,7 +200,6 @@ def aggregate_usage(
     *,
     max_batches: int | None = None,
     now: datetime | None = None,
-    checkpoint: Checkpoint | None = None,
 ) -> AggregateResult:
     """Fold the usage stream into the rollups until it is drained (or ``max_batches``),
     then prune minutes older than the retention. Idempotent; safe to run concurrently
@@ -239,11 +221,7 @@ def aggregate_usage(
             )
             if not entries:
                 break
-            if checkpoint:
-                checkpoint("read")
             applied, skipped = apply_batch(entries)
-            if checkpoint:
-                checkpoint("committed")
             client.xack(USAGE_STREAM, GROUP, *[e[0] for e in entries])
             result.applied += applied
             result.skipped += skipped
@@ -261,161 +239,3 @@ def prune(*, now: datetime | None = None, days: int | None = None) -> int:
     cutoff = (now or datetime.now(tz=UTC)) - timedelta(days=retention_days() if days is None else days)
     deleted, _ = UsageMinute.objects.filter(minute__lt=cutoff).delete()
     return deleted
-
-
-@dataclass(frozen=True)
-class MinutePoint:
-    """One minute of usage for a chart. Rates are per second over the minute; ``None``
-    where there is nothing to compute from."""
-
-    minute: datetime
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    inputs: int
-    qps: float
-    output_tokens_per_s: float
-    gen_tokens_per_s: float | None
-    inputs_per_s: float
-    batch_size: float | None
-    latency_avg_ms: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    error_rate: float | None
-
-
-def histogram_percentile(buckets: Sequence[int], p: float, *, max_ms: float | None = None) -> float | None:
-    """Estimate a percentile from bucket counts, interpolating linearly inside the bucket
-    (the open last bucket ends at ``max_ms`` when known)."""
-    total = sum(buckets)
-    if total == 0:
-        return None
-    rank = p / 100.0 * total
-    seen = 0
-    for i, count in enumerate(buckets):
-        if count and seen + count >= rank:
-            lower = float(LATENCY_BUCKETS_MS[i - 1]) if i > 0 else 0.0
-            upper = float(LATENCY_BUCKETS_MS[i]) if i < len(LATENCY_BUCKETS_MS) else (max_ms or lower)
-            if max_ms is not None:
-                upper = min(upper, max_ms)
-                lower = min(lower, upper)
-            return lower + (upper - lower) * (rank - seen) / count
-        seen += count
-    return float(max_ms) if max_ms is not None else None
-
-
-def _point(minute: datetime, c: Mapping[str, Any]) -> MinutePoint:
-    req = int(c["requests"])
-    inputs = int(c["inputs"])
-    gms = float(c["generation_ms_sum"])
-    buckets = list(c["latency_buckets"])
-    max_ms = float(c["latency_ms_max"])
-    return MinutePoint(
-        minute=minute,
-        requests=req,
-        errors=int(c["errors"]),
-        prompt_tokens=int(c["prompt_tokens"]),
-        completion_tokens=int(c["completion_tokens"]),
-        inputs=inputs,
-        qps=req / 60.0,
-        output_tokens_per_s=int(c["completion_tokens"]) / 60.0,
-        gen_tokens_per_s=int(c["generation_tokens"]) / (gms / 1000.0) if gms > 0 else None,
-        inputs_per_s=inputs / 60.0,
-        batch_size=inputs / req if req and inputs else None,
-        latency_avg_ms=float(c["latency_ms_sum"]) / req if req else None,
-        latency_p50_ms=histogram_percentile(buckets, 50, max_ms=max_ms),
-        latency_p95_ms=histogram_percentile(buckets, 95, max_ms=max_ms),
-        error_rate=int(c["errors"]) / req if req else None,
-    )
-
-
-def minute_series(
-    asset_id: str,
-    since: datetime,
-    *,
-    until: datetime | None = None,
-    interface: str | None = None,
-) -> list[MinutePoint]:
-    """The asset's minutes from ``since`` (inclusive) to ``until`` (exclusive), oldest
-    first, all interfaces added up unless ``interface`` is given. Minutes without a row
-    are absent: the caller decides whether a gap means "no traffic" or "not yet
-    aggregated"."""
-    rows = UsageMinute.objects.filter(asset_id=asset_id, minute__gte=since)
-    if until is not None:
-        rows = rows.filter(minute__lt=until)
-    if interface is not None:
-        rows = rows.filter(interface=interface)
-    by_minute: dict[datetime, dict[str, Any]] = {}
-    for row in rows.order_by("minute", "interface"):
-        acc = by_minute.get(row.minute)
-        if acc is None:
-            by_minute[row.minute] = {
-                **{name: getattr(row, name) for name in _COLUMNS},
-                "latency_ms_max": row.latency_ms_max,
-                "latency_buckets": list(row.latency_buckets),
-            }
-            continue
-        for name in _COLUMNS:
-            acc[name] += getattr(row, name)
-        acc["latency_ms_max"] = max(acc["latency_ms_max"], row.latency_ms_max)
-        acc["latency_buckets"] = [
-            a + b for a, b in zip(acc["latency_buckets"], row.latency_buckets, strict=True)
-        ]
-    return [_point(minute, c) for minute, c in by_minute.items()]
-
-
-@dataclass(frozen=True)
-class UsageSummary:
-    """Totals over a period (the API's usage statistics)."""
-
-    asset_id: str
-    since: datetime
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    inputs: int
-    latency_avg_ms: float | None
-    latency_max_ms: float | None
-
-
-def usage_summary(asset_id: str, since: datetime, *, until: datetime | None = None) -> UsageSummary:
-    rows = UsageMinute.objects.filter(asset_id=asset_id, minute__gte=since)
-    if until is not None:
-        rows = rows.filter(minute__lt=until)
-    agg = rows.aggregate(
-        requests=Sum("requests"),
-        errors=Sum("errors"),
-        prompt_tokens=Sum("prompt_tokens"),
-        completion_tokens=Sum("completion_tokens"),
-        inputs=Sum("inputs"),
-        latency_ms_sum=Sum("latency_ms_sum"),
-        latency_ms_max=Max("latency_ms_max"),
-    )
-    requests = int(agg["requests"] or 0)
-    return UsageSummary(
-        asset_id=asset_id,
-        since=since,
-        requests=requests,
-        errors=int(agg["errors"] or 0),
-        prompt_tokens=int(agg["prompt_tokens"] or 0),
-        completion_tokens=int(agg["completion_tokens"] or 0),
-        inputs=int(agg["inputs"] or 0),
-        latency_avg_ms=float(agg["latency_ms_sum"]) / requests if requests else None,
-        latency_max_ms=float(agg["latency_ms_max"]) if requests else None,
-    )
-
-
-__all__ = [
-    "AggregateResult",
-    "MinutePoint",
-    "UsageSummary",
-    "aggregate_usage",
-    "apply_batch",
-    "histogram_percentile",
-    "minute_series",
-    "percentile",
-    "prune",
-    "usage_summary",
-]

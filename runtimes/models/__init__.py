@@ -1,5 +1,6 @@
 """Runtime models: observed lifecycle state and its event log (and, later, usage rollups)."""
 
+from runtimes.models.hosts import Host
 from runtimes.models.lifecycle import (
     ACTIVE_STATES,
     TRANSITIONS,
@@ -15,6 +16,7 @@ __all__ = [
     "ACTIVE_STATES",
     "TRANSITIONS",
     "Health",
+    "Host",
     "LifecycleEvent",
     "ObservedState",
     "RuntimeState",

@@ -26,6 +26,7 @@ class ObservedState(models.TextChoices):
     SLEEPING = "sleeping", "Sleeping"
     STOPPING = "stopping", "Stopping"
     FAILED = "failed", "Failed"
+    UNREACHABLE = "unreachable", "Unreachable"  # its host stopped heartbeating
 
 
 class Health(models.TextChoices):
@@ -42,13 +43,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.STOPPED: frozenset({S.STARTING, S.RUNNING}),
     S.SLEEPING: frozenset({S.STARTING, S.STOPPING}),
     # starting → starting is a retry after a failed attempt (backoff), recorded as an event.
-    S.STARTING: frozenset({S.STARTING, S.RUNNING, S.FAILED, S.STOPPING}),
+    S.STARTING: frozenset({S.STARTING, S.RUNNING, S.FAILED, S.STOPPING, S.UNREACHABLE}),
     # running → starting is a restart (crash, or an operator's restart).
     # running → stopped: an external runtime stopped answering, or an on-demand one crashed;
     # running → failed: it crashed once too often.
-    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.STOPPED, S.FAILED}),
-    S.STOPPING: frozenset({S.STOPPED, S.SLEEPING, S.FAILED}),
+    S.RUNNING: frozenset({S.STARTING, S.STOPPING, S.STOPPED, S.FAILED, S.UNREACHABLE}),
+    S.STOPPING: frozenset({S.STOPPED, S.SLEEPING, S.FAILED, S.UNREACHABLE}),
     S.FAILED: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
+    # unreachable → starting: re-placed on another host (or woken elsewhere); → stopping: its
+    # host is back and stops what it left before the reconcile goes on; → stopped: not runnable.
+    S.UNREACHABLE: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
 }
 """Allowed ``from → to`` moves; anything else is ``InvalidTransition``."""
 
@@ -86,6 +90,14 @@ class RuntimeState(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_retry_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    reserved_vram_gb = models.FloatField(
+        default=0, help_text="Declared VRAM use on its host, set at placement."
+    )
+    reserved_ram_gb = models.FloatField(
+        default=0, help_text="Declared RAM use on its host, set at placement."
+    )
+    measured_vram_mb = models.PositiveBigIntegerField(null=True, blank=True, help_text="NVML, per process.")
+    measured_ram_mb = models.PositiveBigIntegerField(null=True, blank=True, help_text="RSS of its process.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

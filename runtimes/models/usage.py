@@ -98,3 +98,16 @@ class UsageCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_id}"
+
+
+# The summable counters of a UsageMinute / UsageTotal row.
+COUNTER_COLUMNS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "inputs",
+    "latency_ms_sum",
+    "generation_ms_sum",
+    "generation_tokens",
+)

@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from runtimes.launcher import ProcessHandle
+
+@dataclass(frozen=True)
+class ProcessHandle:
+    """One launched process: enough to find it, reach it and stop it later."""
+
+    key: str
+    pid: int
+    start_time: int | None  # kernel start time (clock ticks since boot); None off Linux
+    port: int
+    base_url: str
+    log_path: str
+    command: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["command"] = list(self.command)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessHandle:
+        return cls(
+            key=str(data["key"]),
+            pid=int(data["pid"]),
+            start_time=None if data.get("start_time") is None else int(data["start_time"]),
+            port=int(data["port"]),
+            base_url=str(data["base_url"]),
+            log_path=str(data["log_path"]),
+            command=tuple(data["command"]),
+        )
 
 
 @dataclass(frozen=True)

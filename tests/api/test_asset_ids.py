@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from hub.api import api
-from models_admin.asset_form import AssetForm
+from api.app import api
 from models_admin.asset_ids import ASSET_ID_SCHEMA_PATTERN
 from models_admin.models import Asset
+from models_admin.ui.asset_form import AssetForm
 from models_admin.validation import AssetValidationError, validate_asset_document
 from runtimes.models import RuntimeState
 from tests.api.test_authorization_matrix import ROWS, World, call, token_client
@@ -120,3 +120,18 @@ def test_the_form_applies_the_same_rule_beside_the_documents_other_errors(client
     assert any("required" in e for e in errors["metadata__embedding_dim"])
     assert not Asset.objects.exists()
     assert AssetForm({"asset_id": DOTTED, "document": "display_name: x\n"}).is_valid()
+
+
+def test_posting_an_existing_asset_id_is_a_409_naming_the_field() -> None:
+    client = token_client(user_with_role("editor"))
+    doc = asset_document(DOTTED)
+    first = client.post("/api/v1/assets", {"document": doc}, content_type="application/json")
+    again = client.post(
+        "/api/v1/assets", {"document": {**doc, "version": "9.9.9"}}, content_type="application/json"
+    )
+
+    assert first.status_code == 201
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_exists"
+    assert again.json()["error"]["field"] == "asset_id"
+    assert Asset.objects.get(asset_id=DOTTED).spec["version"] == doc["version"]

@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from hub.api import api
+from actions.tokens import do_create_token
+from api.app import api
 from models_admin.audit import Actor
 from models_admin.models import TOKEN_SCOPES, Asset, AssetRevision, RevisionStatus
-from models_admin.roles import ROLE_ACTIONS, SCOPE_FOR_ACTION
-from models_admin.tokens import do_create_token
 from runtimes import leases
 from runtimes.models import RuntimeState
 from tests.governance.factories import (
@@ -36,6 +35,7 @@ from tests.governance.factories import (
     user_for,
     user_with_role,
 )
+from tests.governance.matrix import MAY, SCOPE_OF
 
 pytestmark = pytest.mark.django_db
 
@@ -138,6 +138,7 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/assets/{asset_id}/restart": Row("operate", 200, _live()),
     "GET /api/v1/assets/{asset_id}/events": Row("view", 200, _live()),
     "GET /api/v1/assets/{asset_id}/usage": Row("view", 200, _live()),
+    "GET /api/v1/hosts": Row("view", 200, _none),
     "GET /api/v1/revisions": Row("view", 200, _none),
     "GET /api/v1/revisions/{revision_id}": Row("view", 200, _revision("draft")),
     "POST /api/v1/revisions/{revision_id}/submit": Row("edit", 200, _revision("draft")),
@@ -174,7 +175,7 @@ OPERATIONS = sorted(set(schema_operations()) | set(ROWS))
 def scope_needed(row: Row) -> str | None:
     if row.need is None:
         return None
-    return "gateway" if row.need == "gateway" else SCOPE_FOR_ACTION[row.need]
+    return "gateway" if row.need == "gateway" else SCOPE_OF[row.need]
 
 
 def expected(row: Row, role: str, mode: str) -> int:
@@ -185,7 +186,7 @@ def expected(row: Row, role: str, mode: str) -> int:
     if row.need == "gateway":
         # Gateway calls need a token's scope, never a session; only an admin may hold that scope.
         return row.status if mode == "token" and role == "admin" else 403
-    return row.status if row.need in ROLE_ACTIONS[role] else 403
+    return row.status if role in MAY[row.need] else 403
 
 
 # Every scope each role may hold (by hand: not read from ``roles.SCOPES_FOR_ROLE``).

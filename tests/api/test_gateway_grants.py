@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from actions.leases import do_release_lease
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
-from models_admin.tokens import do_create_token
 from runtimes import leases
-from runtimes.lease_actions import do_release_lease
 from runtimes.usage import USAGE_STREAM
 from tests.governance.factories import asset_document, live_asset, user_with_role
 

@@ -38,9 +38,9 @@ def keep_connection() -> Iterator[None]:
 
 @pytest.fixture
 def all_scopes_token(db: Any, make_user: Any, redis_client: Any, keep_connection: None) -> str:
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
     from models_admin.models import TOKEN_SCOPES
-    from models_admin.tokens import do_create_token
     from tests.gateway.conftest import ensure_roles
 
     ensure_roles()

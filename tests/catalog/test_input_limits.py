@@ -140,8 +140,8 @@ def test_a_refused_deep_document_never_reaches_the_catalog_so_export_keeps_worki
 
 @pytest.fixture
 def editor_token(make_user: Any) -> str:
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
-    from models_admin.tokens import do_create_token
 
     user = make_user()
     user.groups.add(Group.objects.get(name="editor"))

@@ -66,6 +66,7 @@ def with_(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (LLM, "colour", "blue", "colour: unknown field"),
         (LLM, "resources.gpu_required", "yes", "resources.gpu_required: must be true or false"),
         (LLM, "resources.min_vram_gb", -1, "resources.min_vram_gb: must be ≥ 0"),
+        (LLM, "resources.min_ram_gb", "8", "resources.min_ram_gb: must be a number"),
         (LLM, "resources.disk_gb", "5GB", "resources.disk_gb: must be a number"),
         (LLM, "resources.cpus", 4, "resources.cpus: unknown field"),
         (

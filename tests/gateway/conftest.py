@@ -140,8 +140,8 @@ def make_live() -> Callable[..., Any]:
 @pytest.fixture
 def make_token(make_user: Callable[..., Any]) -> Callable[..., str]:
     """``make_token(scopes=("inference",), user=None)``: a fresh token secret."""
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
-    from models_admin.tokens import do_create_token
 
     def make(scopes: tuple[str, ...] = ("inference",), user: Any = None) -> str:
         owner = user or make_user(superuser=True)

@@ -45,8 +45,8 @@ def test_it_needs_the_inference_scope(hub: Any, llama: Any, make_live: Any, make
 
 
 def test_a_revoked_token_stops_working_at_once(hub: Any, llama: Any, make_live: Any, make_user: Any) -> None:
+    from actions.tokens import do_create_token, do_revoke_token
     from models_admin.audit import Actor
-    from models_admin.tokens import do_create_token, do_revoke_token
 
     make_live(llm_document("err-revoked", llama.url))
     owner = make_user(superuser=True)
@@ -71,8 +71,8 @@ def test_an_unapproved_model_is_409(hub: Any, llama: Any, make_token: Any) -> No
 
 
 def test_a_retired_model_is_409(hub: Any, llama: Any, make_live: Any, make_token: Any) -> None:
+    from actions.assets import do_retire_asset
     from models_admin.audit import Actor
-    from models_admin.governance import do_retire_asset
 
     asset = make_live(llm_document("err-retired", llama.url))
     do_retire_asset(asset, actor=Actor.system())

@@ -92,8 +92,8 @@ def test_it_embeds_through_an_adapter_that_translates(
 def test_models_lists_only_the_assets_a_request_can_be_served_by(
     hub: Any, llama: Any, tei: Any, make_live: Any, make_token: Any, make_user: Any
 ) -> None:
+    from actions.assets import do_retire_asset
     from models_admin.audit import Actor
-    from models_admin.governance import do_retire_asset
     from tests.governance.factories import asset_document, draft_revision
 
     make_live(llm_document("listed-llm", llama.url))

@@ -10,7 +10,7 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
-from hub.context import RequestIdMiddleware, current_request_id
+from core.context import RequestIdMiddleware, current_request_id
 
 
 def seen_response(request: HttpRequest) -> HttpResponse:

@@ -28,11 +28,10 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
 
 
 @pytest.fixture(autouse=True)
-def _long_token_caches(hub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runtimes.gateway import auth, gateway
+def _long_token_caches(hub: Any, settings: Any) -> None:
+    from runtimes.gateway import gateway
 
-    monkeypatch.setattr(auth, "TOKEN_CACHE_S", 600.0)
-    monkeypatch.setattr(gateway.tokens, "ttl_s", 600.0)
+    settings.HUB_TOKEN_CACHE_S = 600.0
     deadline = time.monotonic() + 10  # a listener subscribing later would empty the caches itself
     while not gateway.invalidator.ready.is_set() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -55,8 +54,8 @@ def get(hub: Any, path: str, secret: str) -> httpx.Response:
 
 
 def mint(user: Any, scopes: list[str], **kwargs: Any) -> tuple[Any, str]:
+    from actions.tokens import do_create_token
     from models_admin.audit import Actor
-    from models_admin.tokens import do_create_token
 
     return do_create_token(user, actor=Actor(user=user, source="cli"), scopes=scopes, **kwargs)
 

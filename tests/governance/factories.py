@@ -16,8 +16,8 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from factory.django import DjangoModelFactory
 
+from actions.revisions import do_approve_revision, do_create_draft, do_submit_revision
 from models_admin.audit import Actor
-from models_admin.governance import do_approve_revision, do_create_draft, do_submit_revision
 from models_admin.models import Asset, AssetRevision
 from models_admin.roles import role_group
 

@@ -12,18 +12,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models_admin.governance import (
+from actions.assets import do_import_assets, do_retire_asset
+from actions.revisions import (
     do_approve_revision,
     do_create_draft,
     do_reject_revision,
-    do_retire_asset,
     do_submit_revision,
     do_withdraw_revision,
 )
-from models_admin.roles import do_set_role
-from models_admin.services import do_import_assets
-from models_admin.tokens import do_create_token, do_revoke_token
-from models_admin.users import do_create_user, do_reset_password, do_set_user_active
+from actions.tokens import do_create_token, do_revoke_token
+from actions.users import do_create_user, do_reset_password, do_set_role, do_set_user_active
 from models_admin.yaml_io import SourceDocument
 from tests.governance.factories import (
     ROLES_UNDER_TEST,
@@ -35,10 +33,18 @@ from tests.governance.factories import (
     user_with_role,
 )
 
+# Who may do what, written by hand (never read from models_admin.roles): each role includes
+# the ones before it, viewer < operator < editor < approver < admin.
+VIEWERS = frozenset({"viewer", "operator", "editor", "approver", "admin"})
+OPERATORS = frozenset({"operator", "editor", "approver", "admin"})
 EDITORS = frozenset({"editor", "approver", "admin"})
 APPROVERS = frozenset({"approver", "admin"})
 ADMINS = frozenset({"admin"})
-SIGNED_IN = frozenset(ROLES_UNDER_TEST) - {"anonymous"}
+SIGNED_IN = VIEWERS
+MAY = {"view": VIEWERS, "operate": OPERATORS, "edit": EDITORS, "approve": APPROVERS, "admin": ADMINS}
+"""The roles allowed each action."""
+SCOPE_OF = {"view": "read", "operate": "operate", "edit": "write", "approve": "approve"}
+"""The token scope each action needs (admin work is never done through a token)."""
 
 
 @dataclass(frozen=True)

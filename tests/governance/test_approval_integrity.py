@@ -16,17 +16,12 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
-from models_admin import governance
+from actions import revisions as revision_actions
+from actions.revisions import do_approve_revision, do_create_draft, do_withdraw_revision
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
-from models_admin.governance import (
-    ContentChanged,
-    InvalidTransition,
-    do_approve_revision,
-    do_create_draft,
-    do_withdraw_revision,
-)
+from models_admin.governance import ContentChanged, InvalidTransition
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus, document_digest
-from models_admin.tokens import do_create_token
 from tests.governance.factories import actor as svc_actor
 from tests.governance.factories import asset_document, submitted_revision, user_with_role
 
@@ -153,7 +148,7 @@ def test_an_edit_racing_a_submission_never_changes_the_submitted_content(monkeyp
     stale_draft = AssetRevision.objects.get(pk=submitted_revision(author=editor).pk)
     submitted_doc = stale_draft.document
     stale_draft.status = RevisionStatus.DRAFT  # what the edit saw a moment before the submission
-    monkeypatch.setattr(governance, "open_revision", lambda asset: stale_draft)
+    monkeypatch.setattr(revision_actions, "open_revision", lambda asset: stale_draft)
     doc = asset_document(stale_draft.asset.asset_id, version="6.6.6")
     with pytest.raises(InvalidTransition, match="submitted meanwhile"):
         do_create_draft(doc, actor=svc_actor(editor))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from actions.revisions import do_create_draft
 from models_admin.audit import Actor, record
-from models_admin.governance import PermissionRefused, do_create_draft
+from models_admin.governance import PermissionRefused
 from models_admin.models import Asset, AuditEntry
 from tests.governance.factories import actor, asset_document, user_with_role
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from actions.tokens import do_create_token
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus
-from models_admin.tokens import do_create_token
 from tests.governance.factories import asset_document, user_with_role
 
 pytestmark = pytest.mark.django_db

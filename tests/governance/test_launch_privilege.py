@@ -17,11 +17,12 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from actions.assets import AssetImportError, do_import_assets
+from actions.revisions import do_create_draft
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
-from models_admin.governance import PermissionRefused, do_create_draft, may_change_launch
+from models_admin.governance import PermissionRefused, may_change_launch
 from models_admin.models import Asset
-from models_admin.services import AssetImportError, do_import_assets
-from models_admin.tokens import do_create_token
 from models_admin.validation import AssetValidationError
 from models_admin.yaml_io import SourceDocument
 from tests.governance.factories import (

@@ -8,6 +8,14 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from actions.assets import do_retire_asset, do_save_asset
+from actions.revisions import (
+    do_approve_revision,
+    do_create_draft,
+    do_reject_revision,
+    do_submit_revision,
+    do_withdraw_revision,
+)
 from models_admin.audit import Actor
 from models_admin.governance import (
     FourEyesViolation,
@@ -15,17 +23,10 @@ from models_admin.governance import (
     InvalidTransition,
     PermissionRefused,
     can_decide,
-    do_approve_revision,
-    do_create_draft,
-    do_reject_revision,
-    do_retire_asset,
-    do_submit_revision,
-    do_withdraw_revision,
     live_revision,
     open_revision,
 )
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus
-from models_admin.services import do_save_asset
 from tests.governance.factories import (
     actor,
     asset_document,
@@ -310,10 +311,10 @@ def test_retiring_asks_the_lifecycle_to_stop_the_runtime_after_commit(
 ) -> None:
     from unittest import mock
 
-    from runtimes.tasks import reconcile_asset
+    from hub.celery import app
 
     asset = live_asset()
-    with mock.patch.object(reconcile_asset, "apply_async") as enqueue:
+    with mock.patch.object(app, "send_task") as enqueue:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             do_retire_asset(asset, actor=actor(user_with_role("approver")))
         enqueue.assert_not_called()  # nothing is sent before the commit

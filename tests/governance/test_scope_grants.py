@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from actions.revisions import do_approve_revision
+from actions.tokens import do_create_token
+from actions.users import do_set_role
 from models_admin.audit import Actor
-from models_admin.governance import InvalidInput, PermissionRefused, do_approve_revision
+from models_admin.governance import InvalidInput, PermissionRefused
 from models_admin.models import ApiToken
-from models_admin.roles import do_set_role
-from models_admin.tokens import authenticate_token, do_create_token
+from models_admin.tokens import authenticate_token
 from tests.governance.factories import actor, submitted_revision, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +121,7 @@ def test_create_api_token_refuses_a_scope_the_role_may_not_hold_in_one_line() ->
 def test_role_and_token_changes_move_the_authorization_generation_and_logins_do_not(
     redis_client: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from runtimes.gateway.auth import generation
+    from models_admin.credentials import generation
     from runtimes.gateway.cache import connect_signals
 
     connect_signals()

@@ -20,18 +20,20 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from actions.assets import do_retire_asset
+from actions.revisions import (
+    do_approve_revision,
+    do_create_draft,
+    do_reject_revision,
+    do_submit_revision,
+    do_withdraw_revision,
+)
 from models_admin.governance import (
     ContentChanged,
     FourEyesViolation,
     InvalidInput,
     InvalidTransition,
     PermissionRefused,
-    do_approve_revision,
-    do_create_draft,
-    do_reject_revision,
-    do_retire_asset,
-    do_submit_revision,
-    do_withdraw_revision,
     open_revision,
 )
 from models_admin.models import OPEN_STATUSES, Asset, AssetRevision, RevisionStatus, document_digest

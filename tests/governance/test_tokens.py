@@ -14,10 +14,12 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from actions.revisions import do_approve_revision
+from actions.tokens import do_create_token, do_revoke_token
 from models_admin.audit import Actor
-from models_admin.governance import FourEyesViolation, InvalidInput, PermissionRefused, do_approve_revision
+from models_admin.governance import FourEyesViolation, InvalidInput, PermissionRefused
 from models_admin.models import ApiToken, AuditEntry, RevisionStatus
-from models_admin.tokens import SECRET_RE, authenticate_token, do_create_token, do_revoke_token
+from models_admin.tokens import SECRET_RE, authenticate_token
 from tests.governance.factories import actor, submitted_revision, user_with_role
 
 pytestmark = pytest.mark.django_db

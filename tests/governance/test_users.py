@@ -12,17 +12,18 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from models_admin.audit import Actor
-from models_admin.governance import InvalidInput, PermissionRefused
-from models_admin.models import AuditEntry
-from models_admin.roles import UnknownRole, do_set_role, role_of
-from models_admin.users import (
+from actions.users import (
     do_change_password,
     do_create_user,
     do_reset_password,
+    do_set_role,
     do_set_user_active,
-    user_rows,
 )
+from models_admin.audit import Actor
+from models_admin.governance import InvalidInput, PermissionRefused
+from models_admin.models import AuditEntry
+from models_admin.roles import UnknownRole, role_of
+from models_admin.ui.user_rows import user_rows
 from tests.conftest import ROOT, child_env
 from tests.governance.factories import actor, user_with_role
 

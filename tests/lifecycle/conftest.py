@@ -20,6 +20,7 @@ from models_admin.models import Asset
 from models_admin.validation import validate_asset_document
 from runtimes.lifecycle import clock
 from tests.conftest import child_env
+from tests.lifecycle import shared_clock
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_LLAMA = REPO / "tests" / "fakes" / "llama_cpp.py"
@@ -69,10 +70,13 @@ def lifecycle_settings(settings: Any, tmp_path: Path, monkeypatch: pytest.Monkey
     settings.HUB_RUNTIME_LOG_DIR = runtime_dir
     for name, value in WORKER_SETTINGS.items():
         setattr(settings, name, float(value) if "." in value else int(value))
-    monkeypatch.setenv("HUB_TEST_CLOCK", "1")
+    monkeypatch.setattr(clock, "now", clock.now)  # restored at the end
+    shared_clock.install()
     clock.reset()
+    shared_clock.reset()
     yield runtime_dir
     clock.reset()
+    shared_clock.reset()
 
 
 @pytest.fixture
@@ -153,14 +157,14 @@ class Workers:
 
     def start(self, concurrency: int = 1) -> subprocess.Popen[bytes]:
         name = f"w{len(self.procs) + 1}"
-        env = child_env(**WORKER_SETTINGS, HUB_RUNTIME_LOG_DIR=str(self.runtime_dir), HUB_TEST_CLOCK="1")
+        env = child_env(**WORKER_SETTINGS, HUB_RUNTIME_LOG_DIR=str(self.runtime_dir))
         env.pop("DJANGO_SETTINGS_MODULE", None)
         log = (self.log_dir / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "celery",
+                "tests.lifecycle.clock_worker",  # celery, on the test's shared clock
                 "-A",
                 "hub",
                 "worker",

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from models_admin.audit import Actor
-from runtimes.lifecycle import clock, do_wake_asset, pickup, reconcile, reconcile_all, runner, services
+from runtimes.hosts import probe, registry
+from runtimes.lifecycle import clock, do_wake_asset, health, pickup, reconcile, reconcile_all, runner
 from runtimes.lifecycle.transitions import state_of, transition
 from runtimes.models import Health, LifecycleEvent, ObservedState, RuntimeState
 from runtimes.protocols import HealthReport, HealthState
 from runtimes.tasks import reconcile_all as reconcile_all_task
+from tests.lifecycle import shared_clock
 from tests.lifecycle.conftest import wait_for
 
 S = ObservedState
@@ -49,7 +51,7 @@ def test_a_health_probe_lands_only_on_the_state_it_observed(db: Any, make_asset:
     probed = running(make_asset("probe"), Health.DOWN)
     transition(RuntimeState.objects.get(pk=probed.pk), S.STOPPING, reason="sleep")  # meanwhile
 
-    services._record_health(probed, HealthReport(HealthState.OK, "200"))
+    health.record_health(probed, HealthReport(HealthState.OK, "200"))
 
     rs = RuntimeState.objects.get(pk=probed.pk)
     assert (rs.state, rs.observed_health) == (S.STOPPING, Health.DOWN)
@@ -110,10 +112,12 @@ def test_a_start_pinned_to_a_host_without_a_worker_fails_within_the_pickup_timeo
     workers: Any, make_asset: Any, lifecycle_settings: Any
 ) -> None:
     workers.start()
+    # gpu-nowhere heartbeats (placement lets the start through) but no worker takes its queue.
+    registry.record_heartbeat("gpu-nowhere", probe.machine(), queues=[], version="test")
     asset = pin(make_asset("stranded"), "gpu-nowhere")
     assert do_wake_asset(asset, actor=Actor.system()).state == S.STARTING
     early = reconcile_all_task.delay()  # what beat does every 10 s: too early, it may still be picked up
-    clock.advance(61, shared=True)  # HUB_START_PICKUP_TIMEOUT_S is 60 by default
+    shared_clock.advance(61)  # HUB_START_PICKUP_TIMEOUT_S is 60 by default
     late = reconcile_all_task.delay()
 
     rs = wait_for(lambda: state_of(asset) if state_of(asset).state == S.FAILED else None, what="failed")

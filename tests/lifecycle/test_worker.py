@@ -15,10 +15,11 @@ import pytest
 from django.db import connection
 
 from models_admin.audit import Actor
-from runtimes.lifecycle import clock, do_wake_asset, mark_request_finished, reconcile
+from runtimes.lifecycle import do_wake_asset, mark_request_finished, reconcile
 from runtimes.lifecycle.transitions import state_of
 from runtimes.models import LifecycleEvent, ObservedState, RuntimeState
 from runtimes.tasks import reconcile_asset
+from tests.lifecycle import shared_clock
 from tests.lifecycle.conftest import KILLER, processes_with, wait_for
 
 S = ObservedState
@@ -39,7 +40,7 @@ def test_it_wakes_an_on_demand_asset_on_request_and_sleeps_it_after_idle(
     assert len(processes_with("chat.gguf")) == 1
     mark_request_finished(asset.asset_id)
 
-    clock.advance(6 * 60, shared=True)
+    shared_clock.advance(6 * 60)
     reconcile_asset.delay(asset.asset_id)
     wait_for(lambda: state(asset).state == S.SLEEPING, what="sleeping")
     assert processes_with("chat.gguf") == []

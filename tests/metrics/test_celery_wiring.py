@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from hub.context import request_id_var
+from core.context import request_id_var
 from runtimes.metrics import heartbeat
 from runtimes.metrics.tasks import aggregate_usage
 from runtimes.models import UsageTotal

@@ -12,9 +12,9 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from actions.tokens import do_create_token
 from models_admin.audit import Actor
 from models_admin.models import Asset
-from models_admin.tokens import do_create_token
 from runtimes.leases import Leases
 from runtimes.metrics import heartbeat
 from runtimes.metrics.rollup import aggregate_usage

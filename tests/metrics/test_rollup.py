@@ -14,7 +14,9 @@ from typing import Any, cast
 import pytest
 from redis import Redis
 
-from runtimes.metrics.rollup import GROUP, aggregate_usage, histogram_percentile, minute_series, usage_summary
+from runtimes.metrics import rollup
+from runtimes.metrics.rollup import GROUP, aggregate_usage
+from runtimes.metrics.series import histogram_percentile, minute_series, usage_summary
 from runtimes.models import UsageCursor, UsageMinute, UsageTotal
 from runtimes.usage import USAGE_STREAM, UsageEvent, publish
 from tests.conftest import child_env
@@ -137,17 +139,23 @@ class Crash(Exception):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("step", ["read", "committed"])
-def test_it_loses_and_duplicates_nothing_when_interrupted(redis_client: Redis, step: str) -> None:
+def test_it_loses_and_duplicates_nothing_when_interrupted(
+    redis_client: Redis, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     publish(redis_client, known_events())
     aggregate_usage(redis_client, now=T0)
     publish(redis_client, known_events())
 
-    def crash(at: str) -> None:
-        if at == step:
-            raise Crash(at)
+    def crash(entries: Any) -> Any:
+        if step == "committed":  # PostgreSQL committed, not yet acknowledged
+            apply(entries)
+        raise Crash(step)  # "read": entries in hand, nothing written
 
+    apply = rollup.apply_batch
+    monkeypatch.setattr(rollup, "apply_batch", crash)
     with pytest.raises(Crash):
-        aggregate_usage(redis_client, now=T0, checkpoint=crash)
+        aggregate_usage(redis_client, now=T0)
+    monkeypatch.setattr(rollup, "apply_batch", apply)
     assert redis_client.xpending(USAGE_STREAM, GROUP)["pending"] == 5
     resumed = aggregate_usage(redis_client, now=T0)
 
@@ -177,14 +185,18 @@ _KILLABLE = """
 import sys, time, django
 django.setup()
 from pathlib import Path
-from runtimes.metrics.rollup import aggregate_usage
+from runtimes.metrics import rollup
 
-def stall(step):
-    if step == sys.argv[1]:
-        Path(sys.argv[2]).write_text(step)
-        time.sleep(600)
+apply = rollup.apply_batch
 
-aggregate_usage(checkpoint=stall)
+def stall(entries):
+    if sys.argv[1] == "committed":
+        apply(entries)
+    Path(sys.argv[2]).write_text(sys.argv[1])
+    time.sleep(600)
+
+rollup.apply_batch = stall
+rollup.aggregate_usage()
 """
 
 

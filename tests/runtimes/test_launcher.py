@@ -21,8 +21,9 @@ from runtimes.errors import (
     ModelFileNotFound,
     SpawnFailed,
 )
-from runtimes.launcher import Launcher, ProcessHandle, process_start_time
+from runtimes.launcher import Launcher, process_start_time
 from runtimes.protocols import ChatRequest, LLMRuntime, ManagedRuntime
+from runtimes.protocols.managed import ProcessHandle
 from runtimes.registry import make_adapter
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from models_admin.governance import do_create_draft, do_submit_revision, do_withdraw_revision
+from actions.revisions import do_create_draft, do_submit_revision, do_withdraw_revision
 from models_admin.models import Asset, AssetRevision, AuditEntry, RevisionStatus
 from tests.governance.factories import actor, asset_document, submitted_revision, user_with_role
 

@@ -1,5 +1,5 @@
 """The Hub-UI's authorization matrix: every page (GET) and every action (POST) of
-``models_admin.urls``, by every role, through Django's test client with CSRF enforced.
+``models_admin.ui.urls``, by every role, through Django's test client with CSRF enforced.
 
 Anonymous people are sent to log in (302 to ``/login/?next=…``); a role lacking the
 permission gets 403 (404 for someone else's token, whose existence is not shown); allowed
@@ -19,12 +19,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern
 
+from actions.tokens import do_create_token
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset, AssetRevision, RevisionStatus
-from models_admin.roles import ROLE_ACTIONS, role_of
-from models_admin.tokens import do_create_token
-from models_admin.urls import urlpatterns
+from models_admin.roles import role_of
+from models_admin.ui.urls import urlpatterns
 from runtimes.models import RuntimeState
 from tests.governance.factories import (
     ROLES_UNDER_TEST,
@@ -34,6 +34,7 @@ from tests.governance.factories import (
     user_for,
     user_with_role,
 )
+from tests.governance.matrix import MAY
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +109,7 @@ Done = Callable[[World, Any], bool]
 
 @dataclass(frozen=True)
 class Row:
-    name: str  # the URL's name in models_admin.urls
+    name: str  # the URL's name in models_admin.ui.urls
     need: str  # a role action (roles.ACTIONS) or "signed-in"
     status: int  # what an allowed person gets
     build: Build  # -> (url, POST data or None for a GET)
@@ -200,6 +201,7 @@ ROWS: dict[str, Row] = {
     "GET /import/": Row("import", "edit", 200, _page("/import/")),
     "GET /approvals/": Row("approvals", "view", 200, _page("/approvals/")),
     "GET /activity/": Row("activity", "view", 200, _page("/activity/")),
+    "GET /hosts/": Row("hosts", "view", 200, _page("/hosts/")),
     "GET /audit/": Row("audit", "view", 200, _page("/audit/")),
     "GET /tokens/": Row("tokens", "view", 200, _page("/tokens/")),
     "GET /users/": Row("users", "admin", 200, _page("/users/")),
@@ -314,6 +316,7 @@ ROWS: dict[str, Row] = {
     "POST /models/{asset_id}/": Row("model-detail", "signed-in", 405, _post(_asset_url())),
     "POST /approvals/": Row("approvals", "signed-in", 405, lambda w: ("/approvals/", {})),
     "POST /activity/": Row("activity", "signed-in", 405, lambda w: ("/activity/", {})),
+    "POST /hosts/": Row("hosts", "signed-in", 405, lambda w: ("/hosts/", {})),
     "POST /audit/": Row("audit", "signed-in", 405, lambda w: ("/audit/", {})),
 }
 
@@ -321,7 +324,7 @@ ROWS: dict[str, Row] = {
 def allowed(row: Row, role: str) -> bool:
     if role == "anonymous":
         return False
-    return row.need == "signed-in" or row.need in ROLE_ACTIONS[role]
+    return row.need == "signed-in" or role in MAY[row.need]
 
 
 def browser(user: Any) -> Client:

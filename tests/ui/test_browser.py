@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from actions.assets import do_import_assets
 from models_admin.audit import Actor
 from models_admin.models import Asset
 from models_admin.roles import ensure_role_groups
-from models_admin.services import do_import_assets
 from models_admin.yaml_io import SourceDocument
 from runtimes import leases
 from runtimes.metrics.rollup import aggregate_usage

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from models_admin import governance
+from actions.revisions import do_create_draft, do_submit_revision
 from models_admin.audit import Actor
 from models_admin.models import Asset
 from tests.ui.test_browser import LLM, seed, with_role
@@ -35,8 +35,8 @@ def test_diff_cells_keep_short_values_and_paths_on_one_line(
         "model": "qwen2-7b",
         "launch": {"command": ["llama-server", "-m", LONG_PATH, "--ctx-size", "32768"]},
     }
-    revision, _ = governance.do_create_draft(doc, actor=Actor(user=admin, source="ui"))
-    governance.do_submit_revision(revision, actor=Actor(user=admin, source="ui"))
+    revision, _ = do_create_draft(doc, actor=Actor(user=admin, source="ui"))
+    do_submit_revision(revision, actor=Actor(user=admin, source="ui"))
     page.set_viewport_size({"width": width, "height": 900})
     login(page, with_role(make_user("bob"), "approver"))
     page.goto("/approvals/")

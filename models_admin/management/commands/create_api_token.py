@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from actions.tokens import do_create_token
 from models_admin.governance import InvalidInput, PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
 from models_admin.models import TOKEN_SCOPES
-from models_admin.tokens import do_create_token
 
 
 class Command(BaseCommand):

@@ -11,10 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from actions.users import do_create_user
 from models_admin.governance import InvalidInput, PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
 from models_admin.roles import ROLES
-from models_admin.users import do_create_user
 
 
 class Command(BaseCommand):

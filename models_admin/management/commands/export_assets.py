@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from models_admin.services import export_documents
+from actions.assets import export_documents
 from models_admin.yaml_io import dump_documents
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from actions.assets import AssetImportError, PlanItem, do_import_assets, plan_import
 from models_admin.governance import InvalidTransition, PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
-from models_admin.services import AssetImportError, PlanItem, do_import_assets, plan_import
 from models_admin.yaml_io import DocumentLoadError, load_documents
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from actions.tokens import do_revoke_token
 from models_admin.governance import InvalidTransition, PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
-from models_admin.tokens import do_revoke_token, get_token_by_prefix
+from models_admin.tokens import get_token_by_prefix
 
 
 class Command(BaseCommand):

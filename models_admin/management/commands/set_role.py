@@ -7,9 +7,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from actions.users import do_set_role
 from models_admin.governance import PermissionRefused
 from models_admin.management.commands._actor import add_as_user, cli_actor
-from models_admin.roles import ROLES, UnknownRole, do_set_role
+from models_admin.roles import ROLES, UnknownRole
 
 
 class Command(BaseCommand):

@@ -1,0 +1,80 @@
+"""API router: ``GET /api/v1/hosts``, each host with its capacity, what is placed on it and its
+heartbeat's age (``runtimes.hosts.overview``). Read-only: the ``view`` permission."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from api.auth import require
+from api.runtime_schemas import with_errors
+from runtimes.hosts.overview import HostView, hosts_overview
+
+router = Router(tags=["hosts"])
+
+
+class GpuOut(Schema):
+    index: int
+    name: str
+    vram_total_mb: int
+    vram_free_mb: int
+
+
+class PlacedOut(Schema):
+    asset_id: str
+    state: str
+    declared_vram_gb: float
+    declared_ram_gb: float
+    measured_vram_mb: int | None
+    measured_ram_mb: int | None
+
+
+class HostOut(Schema):
+    name: str
+    status: str  # live | unreachable
+    heartbeat_age_s: float
+    last_heartbeat_at: datetime
+    unreachable_since: datetime | None
+    version: str
+    queues: list[str]
+    cpu_count: int
+    gpus: list[GpuOut]
+    capacity_declared: bool
+    vram_capacity_gb: float
+    vram_used_gb: float
+    ram_capacity_gb: float
+    ram_used_gb: float
+    ram_total_mb: int
+    ram_free_mb: int
+    placed: list[PlacedOut]
+
+
+def host_out(h: HostView) -> dict[str, Any]:
+    return {
+        "name": h.name,
+        "status": "live" if h.live else "unreachable",
+        "heartbeat_age_s": round(h.heartbeat_age_s, 1),
+        "last_heartbeat_at": h.last_heartbeat_at,
+        "unreachable_since": h.unreachable_since,
+        "version": h.version,
+        "queues": h.queues,
+        "cpu_count": h.cpu_count,
+        "gpus": [{k: g.get(k) for k in ("index", "name", "vram_total_mb", "vram_free_mb")} for g in h.gpus],
+        "capacity_declared": h.declared,
+        "vram_capacity_gb": h.vram_capacity_gb,
+        "vram_used_gb": h.vram_used_gb,
+        "ram_capacity_gb": h.ram_capacity_gb,
+        "ram_used_gb": h.ram_used_gb,
+        "ram_total_mb": h.ram_total_mb,
+        "ram_free_mb": h.ram_free_mb,
+        "placed": [p.__dict__ for p in h.placed],
+    }
+
+
+@router.get("", response=with_errors(list[HostOut]), summary="Hosts: capacity, placed models, heartbeat age")
+def list_hosts(request: HttpRequest) -> list[dict[str, Any]]:
+    require(request, "view")
+    return [host_out(h) for h in hosts_overview()]

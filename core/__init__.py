@@ -1,0 +1,1 @@
+"""Foundation every layer may use: the request context and the Redis client factory."""

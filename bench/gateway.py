@@ -11,6 +11,11 @@ machine load:
 - ``POST /api/v1/gateway/resolve`` throughput / a bare django-ninja endpoint's
   (``GET /api/v1/ping``) on the same server;
 - lease acquire + release latency (one Lua call each) against Redis;
+- the queue at 4x overload: a second fake whose every answer takes ``--service-ms``, behind
+  an asset with ``max_concurrency`` 4. Direct: 4 clients (the upstream's capacity). Through
+  the gateway: 16 clients, so 12 wait in line at any time; the time each request waited
+  (its latency less the direct median) against the ideal (service time x its place in line
+  / slots), the throughput against direct (target >= 0.95), and any request lost;
 - the hub's CPU time per proxied chat request (``/proc/<pid>/task/*/schedstat``), the
   figure that stays comparable when the shared machine is busy and latencies are not.
 
@@ -40,6 +45,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("HUB_DEV", "1")  # a dev run on this machine: plain HTTP, a local secret key
 
 ASSET = "bench-llm"
+QUEUED = "bench-queued"
+SLOTS = 4
 # The hub as it runs in production: uvicorn, one worker, httptools parser, uvloop event
 # loop, no access log, warnings only (named explicitly so a missing extra fails loudly
 # instead of silently falling back to h11 / asyncio).
@@ -80,7 +87,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def setup_catalog(fake_url: str) -> str:
+def setup_catalog(fake_url: str, slow_url: str) -> str:
     """Migrate, register the asset (approved, running at the fake) and make a token."""
     import logging
 
@@ -110,11 +117,20 @@ def setup_catalog(fake_url: str) -> str:
         "metadata": {"context_length": 4096},
         "runtime": {"kind": "llama-cpp", "model": "bench.gguf", "base_url": fake_url},
     }
-    do_import_assets([SourceDocument("bench", 1, doc)], actor=Actor.system(), approved=True)
+    queued = {
+        **doc,
+        "asset_id": QUEUED,
+        "display_name": "Bench queued LLM",
+        "policy": {"max_concurrency": SLOTS, "max_queue": 1000, "queue_timeout_s": 300},
+        "runtime": {"kind": "llama-cpp", "model": "slow.gguf", "base_url": slow_url},
+    }
+    sources = [SourceDocument("bench", 1, doc), SourceDocument("bench", 2, queued)]
+    do_import_assets(sources, actor=Actor.system(), approved=True)
     from models_admin.models import Asset
 
-    asset = Asset.objects.get(asset_id=ASSET)
-    RuntimeState.objects.update_or_create(asset=asset, defaults={"state": "running", "base_url": fake_url})
+    for asset_id, url in ((ASSET, fake_url), (QUEUED, slow_url)):
+        asset = Asset.objects.get(asset_id=asset_id)
+        RuntimeState.objects.update_or_create(asset=asset, defaults={"state": "running", "base_url": url})
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_superuser": True})
     _, secret = do_create_token(
         user, actor=Actor(user=user, source="cli"), scopes=["inference", "gateway"], name="bench"
@@ -226,6 +242,59 @@ async def gateway_cpu(pid: int, url: str, headers: dict[str, str], model: str, r
         return (cpu_ns(pid) - before) / requests / 1000
 
 
+async def closed_loop(
+    url: str, headers: dict[str, str], model: str, clients: int, seconds: float
+) -> tuple[list[float], float, int]:
+    """``clients`` each sending one chat after another for ``seconds``: latencies (ms) of the
+    answered ones, answers per second, and how many were not answered 200."""
+    latencies: list[float] = []
+    lost = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        await asyncio.gather(*(chat_once(client, url, headers, model) for _ in range(clients)))  # warm
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal lost
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                r = await client.post(
+                    url + "/v1/chat/completions", json={"model": model, **CHAT}, headers=headers
+                )
+                if r.status_code == 200:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                else:
+                    lost += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return latencies, len(latencies) / (time.perf_counter() - start), lost
+
+
+def queued_case(
+    slow_url: str, hub_url: str, auth: dict[str, str], seconds: float, service_ms: float
+) -> dict[str, float]:
+    """4x overload on a model with SLOTS slots: waits against the ideal, throughput against direct."""
+    direct, direct_rps, _ = asyncio.run(closed_loop(slow_url, {}, "slow.gguf", SLOTS, seconds))
+    queued, queued_rps, lost = asyncio.run(closed_loop(hub_url, auth, QUEUED, 4 * SLOTS, seconds))
+    service = pct(direct, 50)
+    waits = [max(0.0, latency - service) for latency in queued]
+    # In steady state each arrival finds the other 3 x SLOTS clients' requests ahead of it.
+    ideal = service * (3 * SLOTS) / SLOTS
+    return {
+        "queued_service_ms": round(service, 1),
+        "queued_wait_p50_ms": round(pct(waits, 50), 1),
+        "queued_wait_p99_ms": round(pct(waits, 99), 1),
+        "queued_wait_ideal_ms": round(ideal, 1),
+        "queued_wait_p50_ratio": round(pct(waits, 50) / ideal, 3),
+        "queued_direct_rps": round(direct_rps, 1),
+        "queued_gateway_rps": round(queued_rps, 1),
+        "queued_throughput_ratio": round(queued_rps / direct_rps, 3),
+        "queued_lost": float(lost),
+        "queued_configured_service_ms": service_ms,
+    }
+
+
 def lease_latency(iterations: int) -> list[float]:
     from django.conf import settings
     from redis import Redis
@@ -247,9 +316,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400, help="per target and measurement")
     parser.add_argument("--seconds", type=float, default=4.0, help="per throughput measurement")
+    parser.add_argument("--service-ms", type=float, default=50.0, help="the queued case's upstream time")
+    parser.add_argument("--queued-seconds", type=float, default=10.0, help="per side of the queued case")
     args = parser.parse_args()
 
-    fake_port, hub_port = free_port(), free_port()
+    fake_port, slow_port, hub_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.llama_cpp", "-m", "bench.gguf", "--port", str(fake_port)],
@@ -257,12 +328,30 @@ def main() -> None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
+    slow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.llama_cpp",
+            "-m",
+            "slow.gguf",
+            "--port",
+            str(slow_port),
+            "--delay",
+            str(args.service_ms / 1000),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     fake_url = f"http://127.0.0.1:{fake_port}"
+    slow_url = f"http://127.0.0.1:{slow_port}"
     hub_url = f"http://127.0.0.1:{hub_port}"
     hub = None
     try:
         wait_http(fake_url + "/health")
-        token = setup_catalog(fake_url)
+        wait_http(slow_url + "/health")
+        token = setup_catalog(fake_url, slow_url)
         hub = subprocess.Popen(
             [
                 sys.executable,
@@ -321,8 +410,9 @@ def main() -> None:
         lease = lease_latency(2000)
         figures["lease_acquire_release_p50_ms"] = round(pct(lease, 50), 3)
         figures["lease_acquire_release_p99_ms"] = round(pct(lease, 99), 3)
+        figures.update(queued_case(slow_url, hub_url, auth, args.queued_seconds, args.service_ms))
     finally:
-        for proc in (hub, fake):
+        for proc in (hub, fake, slow):
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)
@@ -341,6 +431,11 @@ def main() -> None:
     print(f"{'gateway CPU':<20} {figures['gateway_cpu_us_per_request']:.0f} us per proxied chat request")
     print(
         f"{'lease acq+rel':<20} p50 {figures['lease_acquire_release_p50_ms']:.3f} ms, p99 {figures['lease_acquire_release_p99_ms']:.3f} ms"
+    )
+    print(
+        f"{'queued 4x overload':<20} wait p50 {figures['queued_wait_p50_ms']:.0f} ms, p99 {figures['queued_wait_p99_ms']:.0f} ms"
+        f" (ideal {figures['queued_wait_ideal_ms']:.0f} ms); {figures['queued_gateway_rps']:.1f} req/s vs direct"
+        f" {figures['queued_direct_rps']:.1f} (ratio {figures['queued_throughput_ratio']:.3f}); lost {figures['queued_lost']:.0f}"
     )
     print(json.dumps(figures))
 

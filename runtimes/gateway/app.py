@@ -4,10 +4,10 @@ Routes come from the interface specs (``routes.py``); ``/v1/models`` lists the a
 servable now or on wake. Requests are authenticated with an API token holding the
 ``inference`` scope. For each request: check the token (cached), find the model's running
 runtime (the shared :data:`~runtimes.gateway.resolver.resolver`; a sleeping on-demand model
-is woken and waited for up to ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency lease (held
-until the last byte, renewed while streaming), forward (``operations.py``, ``forward.py``),
-then record one usage event. A client that disconnects cancels the upstream request and
-frees its lease once the upstream call has ended.
+is woken and waited for up to ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency slot, waiting
+in the model's queue when all are taken (``queue.py``), forward (``operations.py``,
+``forward.py``), then record one usage event. A client that disconnects cancels the upstream
+request; its slot is freed once the upstream call has ended.
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ from runtimes.gateway.asgi import (
     send_error,
     send_json,
 )
+from runtimes.gateway.authn import authenticate
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.cache import ALL, Invalidator, TTLCache
 from runtimes.gateway.catalog import live_models
 from runtimes.gateway.config import GatewayConfig
-from runtimes.gateway.errors import AuthenticationFailed, BadRequest, PermissionDenied
+from runtimes.gateway.errors import BadRequest
 from runtimes.gateway.forward import Upstreams
 from runtimes.gateway.jsonbody import Body
 from runtimes.gateway.operations import Operation
@@ -202,13 +203,13 @@ class Gateway:
     async def _route(self, scope: Scope, receive: Receive, send: Send, call: Call) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == MODELS_PATH and method == "GET":
-            await self._authenticate(scope)
+            await authenticate(scope, self.redis, self._db)
             await self._list_models(send)
             return
         route = route_for(method, scope["path"])
         call.interface = route.interface
         operation = route.served_by()
-        _, token = await self._authenticate(scope)
+        _, token = await authenticate(scope, self.redis, self._db)
         raw = await read_body(receive, self.config.max_body_bytes)
         request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
@@ -247,10 +248,19 @@ class Gateway:
             target, limits = None, await self._db(lambda: self.resolver.limits(model))
         slot = None
         if limits is not None:
-            on_wait = self._keepalive(send, call) if stream else None
+            on_wait = sse.waiting_comments(send, call) if stream else None
             keepalive_s = self.config.queue_keepalive_s
             slot = await self.queue.admit(model, limits, on_wait=on_wait, keepalive_s=keepalive_s)
-        served_from = None
+        served_from: float | None = None
+        released = False
+
+        def release() -> None:  # once: when the runtime has answered, or at the end at the latest
+            nonlocal released
+            if slot is not None and not released:
+                released = True
+                self.queue.release(slot, None if served_from is None else time.monotonic() - served_from)
+
+        call.upstream_done = release
         try:
             if target is None:
                 budget = (limits.queue_timeout_s if limits else self.config.wake_wait_s) - (
@@ -268,37 +278,7 @@ class Gateway:
                 self.resolver.targets.pop(target.asset_id)  # the runtime may have moved or died: re-resolve
                 raise error_from_transport(exc, target.base_url) from exc
         finally:
-            if slot is not None:  # sent right after the response, with its usage event
-                self.queue.release(slot, None if served_from is None else time.monotonic() - served_from)
-
-    @staticmethod
-    def _keepalive(send: Send, call: Call) -> Callable[[int], Awaitable[None]]:
-        """For a streamed request that waits: start the stream, and say so in SSE comments."""
-
-        async def waiting(position: int) -> None:
-            await sse.start(send, call)
-            await sse.push(send, sse.comment(f"waiting for a slot ({position} in line when queued)"))
-
-        return waiting
-
-    # Authentication
-
-    async def _authenticate(self, scope: Scope) -> tuple[credentials.Principal, Any]:
-        secret = credentials.bearer_secret(header(scope, b"authorization"))
-        if secret is None:
-            raise AuthenticationFailed("missing bearer token: send 'Authorization: Bearer <token>'")
-        remote = (scope.get("client") or (None,))[0]
-        key = credentials.cache_key(secret, remote)
-        generation = await credentials.generation_async(self.redis)
-        hit = credentials.cached(key, generation)
-        if hit is None:
-            hit = await self._db(lambda: credentials.authenticate(secret, remote, generation))
-            if hit is None:
-                raise AuthenticationFailed("invalid, expired or revoked API token")
-            credentials.remember(key, hit, generation)
-        if not hit[0].has_scope("inference"):
-            raise PermissionDenied("this token lacks the 'inference' scope")
-        return hit
+            release()  # sent right after the response, with its usage event
 
     # Forwarding
 

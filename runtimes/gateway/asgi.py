@@ -40,6 +40,7 @@ class Call:
     response_done: bool = False
     streaming: bool = False  # the response is an SSE stream (errors after its start are events)
     client_gone: bool = False
+    upstream_done: Callable[[], None] | None = None  # frees the slot once the runtime has answered
     extra: dict[str, Any] = field(default_factory=dict)
 
 

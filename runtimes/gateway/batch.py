@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
@@ -26,7 +27,7 @@ from runtimes.usage import UsageEvent, publish
 
 log = logging.getLogger(__name__)
 
-ScriptCall = tuple[AsyncScript, list[str], list[Any]]
+ScriptCall = tuple[AsyncScript, list[str], list[Any], Callable[[Any], None] | None]
 
 
 class Batcher:
@@ -52,9 +53,11 @@ class Batcher:
         with contextlib.suppress(Exception):
             await self._flush()
 
-    def release(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
-        """Run ``script`` (a slot release) with the next batch."""
-        self._releases.append((script, keys, args))
+    def release(
+        self, script: AsyncScript, keys: list[str], args: list[Any], then: Callable[[Any], None] | None = None
+    ) -> None:
+        """Run ``script`` (a slot release) with the next batch; ``then(result)`` after it."""
+        self._releases.append((script, keys, args, then))
         self._wake.set()
 
     def usage(self, event: UsageEvent) -> None:
@@ -77,15 +80,17 @@ class Batcher:
             releases, self._releases = self._releases, []
             events, self._events = self._events, []
             async with self.redis.pipeline(transaction=False) as pipe:
-                for script, keys, args in releases:
+                for script, keys, args, _ in releases:
                     # EVALSHA straight on the pipeline (the SHA1 is computed locally): registering
                     # the script there would cost a SCRIPT EXISTS round trip on every execute.
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
                 publish(pipe, events)
                 results: list[Any] = await pipe.execute(raise_on_error=False)
-            for (script, keys, args), result in zip(releases, results, strict=False):
+            for (script, keys, args, then), result in zip(releases, results, strict=False):
                 if isinstance(result, NoScriptError):  # Redis lost its script cache (restart)
-                    await script(keys=keys, args=args)  # the script object reloads it
+                    result = await script(keys=keys, args=args)  # the script object reloads it
+                if then is not None and not isinstance(result, Exception):
+                    then(result)
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, NoScriptError):
                     log.warning("gateway: a slot release or usage event failed: %s", result)

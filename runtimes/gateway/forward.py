@@ -106,6 +106,8 @@ class Upstreams:
     ) -> None:
         """POST a JSON body; answer the runtime's JSON with the asset id as ``model``."""
         response = await self.post(adapter, path, content=content)
+        if call.upstream_done is not None:  # the runtime is done: its slot may serve the next
+            call.upstream_done()
         body = response.content
         usage = usage_of(body)
         if usage is not None:

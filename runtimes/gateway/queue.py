@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
@@ -195,9 +196,15 @@ class Queue:
             self._release,
             queue_keys(slot.asset_id),
             [slot.lease_id, service_ms, int(slot.waited_s * 1000), CHANNEL, slot.asset_id],
+            self._granted_all,
         )
 
     # Background: grants by message, polls, heartbeat.
+
+    def _granted_all(self, tickets: Any) -> None:
+        """Wake this process's waiters among ``tickets`` (granted by a release it sent)."""
+        for ticket in tickets or ():
+            self._granted(ticket.decode() if isinstance(ticket, bytes) else str(ticket))
 
     def _granted(self, ticket: str) -> None:
         entry = self._waiting.get(ticket)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
@@ -51,6 +51,16 @@ async def push(send: Send, body: bytes) -> None:
 async def finish(send: Send, call: Call, body: bytes = b"") -> None:
     call.response_done = True
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def waiting_comments(send: Send, call: Call) -> Callable[[int], Awaitable[None]]:
+    """For a streamed request that waits in line: start the stream, and say so in comments."""
+
+    async def waiting(position: int) -> None:
+        await start(send, call)
+        await push(send, comment(f"waiting for a slot ({position} in line when queued)"))
+
+    return waiting
 
 
 def observe_events(call: Call, events: bytes, strip_usage: bool) -> bytes:

@@ -24,16 +24,17 @@ local function refresh(ttl)
 end
 
 -- Turn the queue's head into leases while slots are free; tell the waiters' processes.
+-- Returns the tickets granted.
 local function admit(channel, asset)
   local max = tonumber(redis.call('HGET', KEYS[4], 'max') or '0')
   local ttl = tonumber(redis.call('HGET', KEYS[4], 'ttl') or '10000')
   local free = max - redis.call('ZCARD', KEYS[1])
   if free <= 0 then
-    return 0
+    return {}
   end
   local head = redis.call('ZRANGE', KEYS[2], 0, free - 1)
   if #head == 0 then
-    return 0
+    return head
   end
   for i = 1, #head do
     redis.call('ZREM', KEYS[2], head[i])
@@ -42,5 +43,5 @@ local function admit(channel, asset)
   end
   refresh(ttl)
   redis.call('PUBLISH', channel, asset .. ' ' .. table.concat(head, ' '))
-  return #head
+  return head
 end

@@ -1,6 +1,7 @@
 -- ARGV: lease id, service_ms (-1: not measured), wait_ms (-1: not measured), channel, asset_id.
 -- Frees the slot, folds the request's times into the averages, admits the queue's head.
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+-- Returns the tickets granted (the caller wakes its own at once, without the message).
+redis.call('ZREM', KEYS[1], ARGV[1])
 local function fold(field, value)
   if value >= 0 then
     local old = tonumber(redis.call('HGET', KEYS[4], field) or '-1')
@@ -14,5 +15,4 @@ end
 fold('svc_ms', tonumber(ARGV[2]))
 fold('wait_ms', tonumber(ARGV[3]))
 purge()
-admit(ARGV[4], ARGV[5])
-return removed
+return admit(ARGV[4], ARGV[5])

@@ -221,13 +221,17 @@ class Leases:
         args: list[str | int] = [lease_id, _ttl_ms(ttl_s), *_owner_args(owner)]
         return _renewed(lease_id, self._renew(keys=[_id_key(lease_id)], args=args))
 
+    def _server_ms(self) -> int:
+        """Redis's clock in milliseconds: the one every expiry in the lease store is measured by."""
+        now_s, now_us = self.client.time()
+        return int(now_s) * 1000 + int(now_us) // 1000
+
     def active_counts(self, asset_ids: Iterable[str]) -> dict[str, int]:
         """Live (unexpired) leases per asset; assets with none map to 0."""
         ids = list(asset_ids)
         if not ids:
             return {}
-        now_s, now_us = self.client.time()
-        now_ms = now_s * 1000 + now_us // 1000
+        now_ms = self._server_ms()
         pipe = self.client.pipeline(transaction=False)
         for asset_id in ids:
             pipe.zcount(_key(asset_id), f"({now_ms}", "+inf")
@@ -238,8 +242,7 @@ class Leases:
         ids = list(asset_ids)
         if not ids:
             return {}
-        now_s, now_us = self.client.time()
-        now_ms = now_s * 1000 + now_us // 1000
+        now_ms = self._server_ms()
         pipe = self.client.pipeline(transaction=False)
         for asset_id in ids:
             pipe.zcount(QUEUE_ALIVE_PREFIX + asset_id, f"({now_ms}", "+inf")

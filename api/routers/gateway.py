@@ -50,9 +50,9 @@ async def _in_django_thread(fn: Any) -> Any:
 )
 async def resolve(request: HttpRequest, body: ResolveIn) -> dict[str, Any]:
     # The gateway's own resolver: one cache and one shared poll per waking model. The wait
-    # happens on the event loop; each poll is one quick query in Django's thread.
-    who = await sync_to_async(require_gateway)(request)
-    actor = await sync_to_async(who.actor)()
+    # happens on the event loop; each poll is one quick query in Django's thread. The caller
+    # (authenticated before this runs) and its actor are plain objects: no thread hop for them.
+    actor = require_gateway(request).actor()
     target, woke = await resolver.resolve(
         body.model, body.interface, db=_in_django_thread, actor=lambda: actor, wait_s=body.wait_s
     )

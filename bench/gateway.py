@@ -16,7 +16,9 @@ taking turns, and reported as the median with its range (min..max):
   included): the hub, the fake upstream, the peer, the load generator; the figure that
   stays comparable when the shared machine is busy and latencies are not;
 - the idle path: one request every ``--idle-period`` seconds per target (the targets offset
-  from each other), each on a new connection: added latency after >= 5 s idle;
+  from each other), each on a new connection: added latency after >= 5 s idle, and against
+  the same requests 0.3 s apart (a request that is not back-to-back pays the machine's
+  wake-ups on every process it crosses, idle or not: that part is not an idle penalty);
 - ``POST /api/v1/gateway/resolve`` throughput / a bare django-ninja endpoint's;
 - lease acquire + release latency (one Lua call each) against Redis;
 - the queue at 4x overload: a fake whose every answer takes ``--service-ms`` behind an asset
@@ -50,6 +52,9 @@ from bench import gateway_rig as rig  # noqa: E402
 from bench.gateway_cases import CHAT, lease_latency, queued_case, resolve_case  # noqa: E402
 from bench.gateway_report import Figures, pct  # noqa: E402
 from bench.loadgen import Job, LoadPool, tree_cpu_ns  # noqa: E402
+
+# The idle path's reference: the same requests a fraction of a second apart.
+SPACED_S = 0.3
 
 
 def chat_job(target: rig.Target, concurrency: int, seconds: float, stream: bool) -> Job:
@@ -164,8 +169,10 @@ def main() -> None:
             figures.add_queued(
                 queued_case(pool, slow_url, hub_url, auth, rig.QUEUED, args.queued_seconds, args.service_ms)
             )
+        spaced = uvloop.run(idle_path(targets, args.idle_requests, SPACED_S))
+        figures.add_idle(spaced, SPACED_S, "spaced")
         idle = uvloop.run(idle_path(targets, args.idle_requests, args.idle_period))
-        figures.add_idle(idle, args.idle_period)
+        figures.add_idle(idle, args.idle_period, "idle")
         figures.add_lease(lease_latency(2000))
     finally:
         for proc in (peer, hub, fake, slow):

@@ -81,7 +81,7 @@ class Figures:
                 self.values["generator_bound"] = True
                 self.warnings.append(
                     f"WARNING: direct throughput ({direct:.0f} req/s) is under 10x {name}'s ({proxied:.0f} req/s):"
-                    " the load generator or the upstream may be what saturates; the ratio is a lower bound"
+                    " the load generator or the upstream saturates first, so the ratio overstates the proxy"
                 )
         self.values.setdefault("generator_bound", False)
 
@@ -102,13 +102,22 @@ class Figures:
             f" lost {figures['queued_lost']:.0f}"
         )
 
-    def add_idle(self, samples: dict[str, list[float]], period: float) -> None:
-        self.values["idle_period_s"] = period
+    def add_idle(self, samples: dict[str, list[float]], period: float, label: str) -> None:
+        """Requests ``period`` s apart per target, on new connections: ``label`` is ``idle``
+        (after >= 5 s) or ``spaced`` (a fraction of a second: the reference, since any request
+        that is not back-to-back pays the machine's wake-ups on each process it crosses)."""
+        self.values[f"{label}_period_s"] = period
         for name, values in samples.items():
-            line = f"{'idle ' + str(period) + ' s':<16} {name:<8} {self.put(f'idle_{name}_ms', values)} ms"
+            line = f"{label + ' ' + str(period) + ' s':<16} {name:<8} {self.put(f'{label}_{name}_ms', values)} ms"
             if name != "direct":
                 added = [v - d for v, d in zip(values, samples["direct"], strict=True)]
-                line += f", added {self.put(f'{PREFIX.get(name, name + chr(95))}idle_added_ms', added)} ms"
+                key = f"{PREFIX.get(name, name + '_')}{label}_added_ms"
+                line += f", added {self.put(key, added)} ms"
+                spaced = self.values.get(key.replace(label, "spaced"))
+                if label == "idle" and spaced is not None:
+                    penalty = self.values[key] - spaced
+                    self.values[key.replace("added", "penalty")] = round(penalty, 3)
+                    line += f" ({penalty:+.3f} ms against spaced requests)"
             self.lines.append(line)
 
     def add_lease(self, times: list[float]) -> None:

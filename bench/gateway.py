@@ -17,7 +17,7 @@ taking turns, and reported as the median with its range (min..max):
   stays comparable when the shared machine is busy and latencies are not;
 - the idle path: one request every ``--idle-period`` seconds per target (the targets offset
   from each other), each on a new connection: added latency after >= 5 s idle, and against
-  the same requests 0.3 s apart (a request that is not back-to-back pays the machine's
+  the same requests 0.3 s apart (4x as many; a request that is not back-to-back pays the machine's
   wake-ups on every process it crosses, idle or not: that part is not an idle penalty);
 - ``POST /api/v1/gateway/resolve`` throughput / a bare django-ninja endpoint's;
 - lease acquire + release latency (one Lua call each) against Redis;
@@ -169,7 +169,7 @@ def main() -> None:
             figures.add_queued(
                 queued_case(pool, slow_url, hub_url, auth, rig.QUEUED, args.queued_seconds, args.service_ms)
             )
-        spaced = uvloop.run(idle_path(targets, args.idle_requests, SPACED_S))
+        spaced = uvloop.run(idle_path(targets, max(10, 4 * args.idle_requests), SPACED_S))
         figures.add_idle(spaced, SPACED_S, "spaced")
         idle = uvloop.run(idle_path(targets, args.idle_requests, args.idle_period))
         figures.add_idle(idle, args.idle_period, "idle")

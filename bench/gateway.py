@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -136,6 +137,7 @@ def main() -> None:
     fake_url, slow_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{slow_port}"
     hub_url = f"http://127.0.0.1:{hub_port}"
     hub = peer = None
+    peer_dir: Path | None = None
     figures = Figures()
     try:
         rig.wait_http(fake_url + "/health")
@@ -151,7 +153,7 @@ def main() -> None:
         if args.peer == "litellm":
             started = rig.start_litellm(peer_port, fake_url, args.peer_timeout)
             if started is not None:
-                peer = started[0]
+                peer, peer_dir = started
                 headers = {"Authorization": f"Bearer {rig.LITELLM_KEY}"}
                 targets.append(
                     rig.Target("litellm", f"http://127.0.0.1:{peer_port}", rig.ASSET, peer.pid, headers)
@@ -177,6 +179,8 @@ def main() -> None:
     finally:
         for proc in (peer, hub, fake, slow):
             rig.stop(proc)
+        if peer_dir is not None:  # its config and log (kept only when it failed to start)
+            shutil.rmtree(peer_dir, ignore_errors=True)
     figures.print()
 
 

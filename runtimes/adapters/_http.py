@@ -100,6 +100,19 @@ class _AdapterAuth(httpx.Auth):
         yield request
 
 
+@contextlib.asynccontextmanager
+async def answered(response: httpx.Response) -> AsyncIterator[httpx.Response]:
+    """A streamed ``response`` that succeeded; an error status raises ours (its body read first).
+    Closed on exit, whatever happens."""
+    try:
+        if response.status_code >= 400:
+            await response.aread()
+            raise error_from_response(response)
+        yield response
+    finally:
+        await response.aclose()
+
+
 class HttpAdapter:
     """Base for adapters that speak HTTP to one runtime server.
 
@@ -255,13 +268,8 @@ class HttpAdapter:
             response = await self._asend(client.build_request("POST", url, json=body))
         except httpx.TransportError as exc:
             raise error_from_transport(exc, url) from exc
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise error_from_response(response)
-            yield response
-        finally:
-            await response.aclose()
+        async with answered(response) as ok:
+            yield ok
 
     def _get_json(self, path: str, *, timeout: float | None = None) -> Any:
         response = self._request("GET", path, timeout=timeout)

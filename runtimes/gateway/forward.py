@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runtimes.adapters._http import HttpAdapter, error_from_response
+from runtimes.adapters._http import HttpAdapter, answered, error_from_response
 from runtimes.binding import RuntimeBinding
 from runtimes.gateway.asgi import Call, Send, send_json
 from runtimes.gateway.config import GatewayConfig
@@ -124,14 +124,8 @@ class Upstreams:
         upstream = client.build_request(
             "POST", url, content=content, headers=self.headers(adapter, content_type)
         )
-        response = await client.send(upstream, stream=True)
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise error_from_response(response)
+        async with answered(await client.send(upstream, stream=True)) as response:
             yield response
-        finally:
-            await response.aclose()
 
     async def proxy_stream(
         self, send: Send, call: Call, adapter: HttpAdapter, path: str, content: bytes, *, strip_usage: bool

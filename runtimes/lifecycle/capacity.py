@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from models_admin.models import Asset
@@ -163,6 +163,23 @@ def place(asset: Asset, policy: Policy, rs: RuntimeState) -> Placement:
         },
         detail=note,
     )
+
+
+def start_placed(asset: Asset, policy: Policy, rs: RuntimeState, *, reason: str, **fields: Any) -> None:
+    """Place ``asset`` and move it to ``starting`` there, in one transaction; ``NoCapacity``
+    (nothing changed) when no host has room and nothing can be evicted."""
+    with transaction.atomic():
+        placement = place(asset, policy, rs)
+        transition(
+            rs,
+            ObservedState.STARTING,
+            reason=reason,
+            detail=placement.detail,
+            started_at=clock.now(),
+            ready_at=None,
+            **fields,
+            **placement.fields,
+        )
 
 
 def _evict(asset: Asset, decision: Decision, need: Need) -> None:

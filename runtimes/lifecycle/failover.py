@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
 from django.utils import timezone
 
 from runtimes.hosts import registry
-from runtimes.lifecycle import capacity, clock, dispatch
+from runtimes.lifecycle import capacity, dispatch
 from runtimes.lifecycle.errors import InvalidTransition, NoCapacity
 from runtimes.lifecycle.policy import policy_for
 from runtimes.lifecycle.transitions import transition
@@ -65,19 +64,11 @@ def _replace(rs: RuntimeState) -> None:
     if not policy.runnable or not policy.launched or policy.host or policy.desired != "running":
         return
     try:
-        with transaction.atomic():
-            placement = capacity.place(asset, policy, rs)
-            transition(
-                rs,
-                S.STARTING,
-                reason=f"re-placed: host {rs.host} unreachable",
-                detail=placement.detail,
-                started_at=clock.now(),
-                ready_at=None,
-                next_retry_at=None,
-                **placement.fields,  # a new host, and no process or URL of the lost one
-            )
-            dispatch.reconcile_on_commit(asset)
+        # A new host, and no process or URL of the lost one (placement's fields).
+        capacity.start_placed(
+            asset, policy, rs, reason=f"re-placed: host {rs.host} unreachable", next_retry_at=None
+        )
+        dispatch.reconcile_on_commit(asset)
     except NoCapacity as exc:
         RuntimeState.objects.filter(pk=rs.pk).update(reason=f"host {rs.host} unreachable; {exc}"[:300])
     except InvalidTransition:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Q
 
 from models_admin.models import Asset
@@ -176,17 +175,7 @@ def _start_desired(asset: Asset, policy: Policy, rs: RuntimeState) -> bool:
     """``desired: running`` and down: place it and move to ``starting``; with no room, say why
     in its reason and try again on the next pass."""
     try:
-        with transaction.atomic():
-            placement = capacity.place(asset, policy, rs)
-            transition(
-                rs,
-                S.STARTING,
-                reason="desired running",
-                started_at=clock.now(),
-                ready_at=None,
-                detail=placement.detail,
-                **placement.fields,
-            )
+        capacity.start_placed(asset, policy, rs, reason="desired running")
     except NoCapacity as exc:
         log.warning("%s", exc)
         RuntimeState.objects.filter(pk=rs.pk).update(reason=f"waiting for room: {exc}"[:300])

@@ -27,7 +27,6 @@ from typing import Any, cast
 
 from django.conf import settings
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from core.redis import client as redis_client
 
@@ -313,36 +312,3 @@ def active_counts(asset_ids: Iterable[str]) -> dict[str, int]:
 def queue_snapshots(asset_ids: Iterable[str]) -> dict[str, QueueSnapshot]:
     """Queue depth and averaged wait per asset (used by the UI and metrics)."""
     return _default().queue_snapshots(asset_ids)
-
-
-class AsyncLeases:
-    """The same scripts for asyncio callers (the gateway)."""
-
-    def __init__(self, client: AsyncRedis) -> None:
-        self.client = client
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
-        self._renew = client.register_script(_RENEW)
-
-    async def try_acquire(self, asset_id: str, max_concurrency: int, ttl_s: float) -> Lease | LeaseRefused:
-        ttl_ms = _ttl_ms(ttl_s)
-        lease_id = secrets.token_urlsafe(16)
-        result = cast(
-            list[Any],
-            await self._acquire(
-                keys=[_key(asset_id), _id_key(lease_id), QUEUE_PREFIX + asset_id],
-                args=[lease_id, max_concurrency, ttl_ms],
-            ),
-        )
-        if int(result[0]) == 1:
-            return Lease(lease_id=lease_id, asset_id=asset_id, expires_at=int(result[1]) / 1000)
-        return LeaseRefused(retry_after=max(0.001, int(result[1]) / 1000))
-
-    async def release(self, lease_id: str, owner: str | None = None) -> bool:
-        return _released(
-            lease_id, await self._release(keys=[_id_key(lease_id)], args=[lease_id, *_owner_args(owner)])
-        )
-
-    async def renew(self, lease_id: str, ttl_s: float, owner: str | None = None) -> float | None:
-        args: list[str | int] = [lease_id, _ttl_ms(ttl_s), *_owner_args(owner)]
-        return _renewed(lease_id, await self._renew(keys=[_id_key(lease_id)], args=args))

@@ -266,8 +266,11 @@ def test_up_keep_runtimes_leaves_launched_runtimes_for_the_next_up(tmp_path: Pat
     passed = False
     runtime = None
     try:
-        launcher, runtime = fake_launched_runtime(var_dir, "kept-runtime")
         wait_ready(proc, f"http://127.0.0.1:{port}/readyz", log)
+        # After the worker is ready: a starting worker stops the launched processes the hub does
+        # not place on its host (runtimes/lifecycle/strays.py), and this one belongs to no asset.
+        wait_until(lambda: b"ready." in log.read_bytes(), "worker ready", log)
+        launcher, runtime = fake_launched_runtime(var_dir, "kept-runtime")
         stop(proc, log)
         assert launcher.is_alive(runtime)
         assert "launched runtimes left running (--keep-runtimes)" in log.read_text()

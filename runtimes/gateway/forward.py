@@ -1,7 +1,7 @@
-"""Forwarding to runtimes: pooled upstream clients, adapters per target, and the proxy calls.
+"""Forwarding to runtimes: pooled upstream connections, adapters per target, and the proxy calls.
 
-Runtimes that speak the OpenAI protocol are proxied byte for byte over one pooled
-``httpx.AsyncClient`` per upstream origin; others go through their adapter's methods,
+Runtimes that speak the OpenAI protocol are proxied byte for byte over one pool of
+keep-alive connections per upstream origin (``wire.py``); others go through their adapter's methods,
 which translate (run in a thread when the adapter is synchronous). Either way the client
 sees the asset id as ``model``.
 
@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import httpx
 
-from runtimes.adapters._http import HttpAdapter, answered, error_from_response
+from runtimes.adapters._http import HttpAdapter, error_from_response
 from runtimes.binding import RuntimeBinding
 from runtimes.gateway.asgi import Call, Send, send_json
 from runtimes.gateway.config import GatewayConfig
 from runtimes.gateway.jsonbody import answer_model, usage_of
 from runtimes.gateway.resolve import Target
 from runtimes.gateway.sse import relay
+from runtimes.gateway.wire import Pool, Response
 from runtimes.registry import accepts_api_key, make_adapter
 from runtimes.upstream import UpstreamSecrets
 
 T = TypeVar("T")
 AdapterKey = tuple[str, str, str, str | None, str | None]
+BASE_HEADERS = {"accept-encoding": "identity", "user-agent": "hub-gateway"}
 
 
 class Upstreams:
@@ -39,13 +42,14 @@ class Upstreams:
     def __init__(self, config: GatewayConfig, secrets: UpstreamSecrets) -> None:
         self.config = config
         self.secrets = secrets
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._pools: dict[str, Pool] = {}
+        self._tls: ssl.SSLContext | None = None
         self._adapters: dict[AdapterKey, HttpAdapter] = {}
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
         for adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
@@ -66,46 +70,64 @@ class Upstreams:
             self._adapters[key] = adapter
         return adapter
 
-    def client(self, url: str) -> httpx.AsyncClient:
+    def pool(self, url: str) -> Pool:
         origin = url.split("/", 3)[2]
-        client = self._clients.get(origin)
-        if client is None:
+        pool = self._pools.get(origin)
+        if pool is None:
             config = self.config
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=config.connect_timeout_s, read=config.read_timeout_s, write=30.0, pool=30.0
-                ),
-                limits=httpx.Limits(
-                    max_connections=config.max_connections_per_upstream,
-                    max_keepalive_connections=config.max_connections_per_upstream,
-                    keepalive_expiry=2.0,  # under runtimes' own idle timeouts (llama-server: 5 s)
-                ),
+            https = url.startswith("https:")
+            if https and self._tls is None:
+                self._tls = httpx.create_ssl_context()  # the trust store httpx used (SSL_CERT_FILE, certifi)
+            pool = Pool(
+                url,
+                max_connections=config.max_connections_per_upstream,
+                connect_timeout_s=config.connect_timeout_s,
+                read_timeout_s=config.read_timeout_s,
+                pool_timeout_s=30.0,
+                keepalive_s=2.0,  # under runtimes' own idle timeouts (llama-server: 5 s)
+                ssl_context=self._tls if https else None,
             )
-            self._clients[origin] = client
-        return client
+            self._pools[origin] = pool
+        return pool
 
     @staticmethod
     def headers(adapter: HttpAdapter, content_type: str | None = "application/json") -> dict[str, str]:
         # Never the caller's Authorization: that is a hub token, not the runtime's key. The
-        # runtime's own key (if any) is asked for per request: ``secrets`` caches it.
+        # runtime's own key (if any) is asked for per request: ``secrets`` caches it. Identity
+        # encoding: answers (SSE above all) are relayed as their bytes arrive.
         base = {"content-type": content_type} if content_type else {}
-        return {**base, **adapter.auth_headers()}
+        return {**base, **BASE_HEADERS, **adapter.auth_headers()}
+
+    async def _send(
+        self, adapter: HttpAdapter, path: str, content: bytes, content_type: str | None
+    ) -> Response:
+        url = adapter.endpoint_url(path)
+        target = url.split("/", 3)
+        return await self.pool(url).post(
+            url,
+            b"/" + (target[3] if len(target) > 3 else "").encode(),
+            self.headers(adapter, content_type),
+            content,
+        )
 
     async def post(
-        self, adapter: HttpAdapter, path: str, *, content_type: str | None = "application/json", **kwargs: Any
-    ) -> httpx.Response:
+        self,
+        adapter: HttpAdapter,
+        path: str,
+        content: bytes,
+        *,
+        content_type: str | None = "application/json",
+    ) -> Response:
         """POST to the runtime and read the whole answer; an error status raises ours."""
-        url = adapter.endpoint_url(path)
-        response = await self.client(url).post(url, headers=self.headers(adapter, content_type), **kwargs)
-        if response.status_code >= 400:
-            raise error_from_response(response)
+        async with self.stream(adapter, path, content, content_type) as response:
+            await response.aread()
         return response
 
     async def proxy_json(
         self, send: Send, call: Call, adapter: HttpAdapter, path: str, content: bytes
     ) -> None:
         """POST a JSON body; answer the runtime's JSON with the asset id as ``model``."""
-        response = await self.post(adapter, path, content=content)
+        response = await self.post(adapter, path, content)
         if call.upstream_done is not None:  # the runtime is done: its slot may serve the next
             call.upstream_done()
         body = response.content
@@ -116,16 +138,18 @@ class Upstreams:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, adapter: HttpAdapter, path: str, content: bytes, content_type: str = "application/json"
-    ) -> AsyncIterator[httpx.Response]:
-        """POST and yield the streamed answer; an error status raises ours. Closes on exit."""
-        url = adapter.endpoint_url(path)
-        client = self.client(url)
-        upstream = client.build_request(
-            "POST", url, content=content, headers=self.headers(adapter, content_type)
-        )
-        async with answered(await client.send(upstream, stream=True)) as response:
+        self, adapter: HttpAdapter, path: str, content: bytes, content_type: str | None = "application/json"
+    ) -> AsyncIterator[Response]:
+        """POST and yield the streamed answer; an error status raises ours. Closes on exit
+        (aborting the connection if the answer was not read to its end)."""
+        response = await self._send(adapter, path, content, content_type)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_from_response(response.as_httpx())
             yield response
+        finally:
+            await asyncio.shield(response.aclose())
 
     async def proxy_stream(
         self, send: Send, call: Call, adapter: HttpAdapter, path: str, content: bytes, *, strip_usage: bool

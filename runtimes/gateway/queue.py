@@ -30,6 +30,7 @@ from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
+from models_admin.credentials import AUTH_GENERATION
 from runtimes.errors import RuntimeBusy
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.errors import QueueTimeout
@@ -65,6 +66,7 @@ class Slot:
     asset_id: str
     waited_s: float
     granted_at: float
+    generation: int = 0  # the authorization generation when the request entered (authn.py)
 
 
 class Gone(Exception):
@@ -89,6 +91,7 @@ class Queue:
         self._heartbeat = redis.register_script(_script("heartbeat"))
         self._waiting: dict[str, tuple[str, asyncio.Future[None]]] = {}  # ticket -> (asset, grant)
         self._queued: set[str] = set()  # the tickets of _waiting that the queue holds
+        self._positions: dict[str, int] = {}  # a queued ticket's place in line, as last polled
         self._held: dict[str, str] = {}  # lease id -> asset
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -111,15 +114,15 @@ class Queue:
         self, asset_id: str, limits: Limits, *, on_wait: OnWait | None, keepalive_s: float
     ) -> Slot:
         """A slot of ``asset_id``: at once, or after waiting in line (calling ``on_wait(position)``
-        every ``keepalive_s``). Raises ``RuntimeBusy`` (queue full) or ``QueueTimeout``."""
+        every ``keepalive_s`` with its place in line as last polled, 1 = next). Raises ``RuntimeBusy`` (queue full) or ``QueueTimeout``."""
         started = time.monotonic()
         ticket = secrets.token_urlsafe(16)
         grant: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[ticket] = (asset_id, grant)  # before the script: its grant may come at once
         try:
             try:
-                state, position, svc_ms = await self._enter(
-                    keys=queue_keys(asset_id),
+                state, position, svc_ms, generation = await self._enter(
+                    keys=[*queue_keys(asset_id), AUTH_GENERATION],
                     args=[ticket, limits.max_concurrency, limits.max_queue, self.ttl_ms, CHANNEL, asset_id],
                 )
             except asyncio.CancelledError:  # the script may have run: take back what it gave
@@ -139,11 +142,12 @@ class Queue:
         finally:
             self._waiting.pop(ticket, None)
             self._queued.discard(ticket)
+            self._positions.pop(ticket, None)
             if grant.done() and not grant.cancelled():
                 grant.exception()  # read: nobody may be waiting for it any more
         self._held[ticket] = asset_id
         now = time.monotonic()
-        return Slot(ticket, asset_id, waited_s=now - started, granted_at=now)
+        return Slot(ticket, asset_id, waited_s=now - started, granted_at=now, generation=int(generation))
 
     async def _wait(
         self,
@@ -166,7 +170,7 @@ class Queue:
                     await asyncio.wait_for(asyncio.shield(grant), min(keepalive_s, remaining))
                     return
                 if on_wait is not None and time.monotonic() < deadline:
-                    await on_wait(position)
+                    await on_wait(self._positions.get(ticket, position))
         except TimeoutError:
             _, position = await asyncio.shield(self._leave_queue(ticket, asset_id))
             svc = int(await self.redis.hget(queue_keys(asset_id)[3], "svc_ms") or 0)
@@ -258,11 +262,13 @@ class Queue:
         waiting = {ticket: self._waiting[ticket][0] for ticket in self._queued if ticket in self._waiting}
         for asset_id, tickets in self._by_asset(waiting).items():
             states = await self._poll(keys=queue_keys(asset_id), args=[CHANNEL, asset_id, *tickets])
-            for ticket, state in zip(tickets, states[::2], strict=True):
+            for ticket, state, position in zip(tickets, states[::2], states[1::2], strict=True):
                 entry = self._waiting.get(ticket)
                 if entry is None or entry[1].done():
                     continue
-                if int(state) == 1:
+                if int(state) == 2:
+                    self._positions[ticket] = int(position)
+                elif int(state) == 1:
                     entry[1].set_result(None)
                 elif int(state) == 0:
                     entry[1].set_exception(Gone(ticket))

@@ -19,6 +19,7 @@ from runtimes.errors import RuntimeAdapterError, UpstreamError
 from runtimes.gateway.asgi import Call, Send
 from runtimes.gateway.errors import error_body
 from runtimes.gateway.jsonbody import with_model
+from runtimes.gateway.wire import Response
 from runtimes.protocols.llm import ChatChunk
 
 SSE_HEADERS = [
@@ -58,7 +59,7 @@ def waiting_comments(send: Send, call: Call) -> Callable[[int], Awaitable[None]]
 
     async def waiting(position: int) -> None:
         await start(send, call)
-        await push(send, comment(f"waiting for a slot ({position} in line when queued)"))
+        await push(send, comment(f"waiting for a slot ({position} in line)"))
 
     return waiting
 
@@ -88,7 +89,7 @@ def observe_events(call: Call, events: bytes, strip_usage: bool) -> bytes:
     return b"".join(kept)
 
 
-async def relay(send: Send, call: Call, response: httpx.Response, url: str, *, strip_usage: bool) -> None:
+async def relay(send: Send, call: Call, response: Response, url: str, *, strip_usage: bool) -> None:
     """Pass the upstream's events through as each completes; a transport failure ends the
     stream with an error event."""
     await start(send, call)

@@ -137,6 +137,16 @@ def cached(key: str, current: int | None) -> tuple[Principal, Any] | None:
     return hit[1]
 
 
+def cached_any(key: str) -> tuple[Principal, Any] | None:
+    """The cached answer under ``key`` whatever generation it was computed under (not expired):
+    for a caller that confirms the generation later, before it acts (the gateway)."""
+    hit = _token_cache.get(key)
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    expires_at = hit[1][0].expires_at
+    return hit[1] if expires_at is None or expires_at > time.time() else None
+
+
 def remember(key: str, result: tuple[Principal, Any] | None, current: int | None) -> None:
     """Keep a valid answer computed under generation ``current`` (never without one)."""
     if result is None or current is None:

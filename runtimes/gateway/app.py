@@ -41,7 +41,7 @@ from runtimes.gateway.asgi import (
     send_error,
     send_json,
 )
-from runtimes.gateway.authn import authenticate
+from runtimes.gateway.authn import TokenCheck, authenticate
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.cache import ALL, Invalidator, TTLCache
 from runtimes.gateway.catalog import live_models
@@ -166,7 +166,11 @@ class Gateway:
             await self.startup()
         call = Call(started_at=time.time(), started=time.perf_counter())
         try:
-            await self._route(scope, receive, send, call)
+            try:
+                await self._route(scope, receive, send, call)
+            except RuntimeAdapterError:
+                await self._confirmed(call)  # a token the cache still vouched for: checked first
+                raise
         except ClientGone:
             call.status = 499
         except RuntimeAdapterError as exc:
@@ -189,6 +193,11 @@ class Gateway:
         if call.asset_id:
             self.recorder.record(call)
 
+    async def _confirmed(self, call: Call) -> None:
+        check = call.extra.get("token")
+        if isinstance(check, TokenCheck):
+            await check.confirm_now(self.redis, self._db)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -209,7 +218,8 @@ class Gateway:
         route = route_for(method, scope["path"])
         call.interface = route.interface
         operation = route.served_by()
-        _, token = await authenticate(scope, self.redis, self._db)
+        check = call.extra["token"] = TokenCheck(scope)
+        await check.token(self.redis, self._db)
         raw = await read_body(receive, self.config.max_body_bytes)
         request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
@@ -217,7 +227,7 @@ class Gateway:
             raise BadRequest("model: a model id is required", field="model")
         call.input_count = operation.check(request.data)
         stream = operation.streams(request.data)
-        await self._watching(receive, call, self._serve(send, call, operation, model, token, request, stream))
+        await self._watching(receive, call, self._serve(send, call, operation, model, check, request, stream))
 
     async def _serve(
         self,
@@ -225,19 +235,24 @@ class Gateway:
         call: Call,
         operation: Operation,
         model: str,
-        token: Any,
+        check: TokenCheck,
         request: Body,
         stream: bool,
     ) -> None:
         """Resolve, wait in the model's queue for a slot, forward; the slot is freed at the end.
 
         A model that is loading is waited for in the same queue: its first requests hold
-        the slots while it loads, the rest wait behind them.
+        the slots while it loads, the rest wait behind them. A token known from the cache is
+        confirmed with the generation the queue answers, before anything is forwarded (and
+        before a model is woken for it).
         """
         started = time.monotonic()
+        if self.resolver.targets.get(model) is None:
+            await check.confirm_now(self.redis, self._db)
 
         def actor() -> Actor:
-            return Actor.for_token(token)
+            assert check.hit is not None
+            return Actor.for_token(check.hit[1])
 
         target: Target | None
         try:
@@ -262,6 +277,10 @@ class Gateway:
 
         call.upstream_done = release
         try:
+            if slot is not None:
+                await check.confirm(slot.generation, self._db)
+            else:
+                await check.confirm_now(self.redis, self._db)
             if target is None:
                 budget = (limits.queue_timeout_s if limits else self.config.wake_wait_s) - (
                     time.monotonic() - started

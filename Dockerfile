@@ -9,4 +9,4 @@ COPY . .
 RUN SECRET_KEY=build DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost \
     python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["uvicorn", "hub.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["python", "-m", "hub.serve", "--host", "0.0.0.0", "--port", "8000"]

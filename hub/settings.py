@@ -7,6 +7,7 @@ asked for, and there is no fallback secret key outside the dev runner and tests.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import tomllib
@@ -250,6 +251,9 @@ HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
 HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 60.0)
 HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
 HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
+# Processes serving the web port (Hub-UI, API, gateway): `up` and the image (hub/serve.py).
+# Limits hold across them (Redis); default: one per CPU core.
+HUB_GATEWAY_WORKERS = env_int("HUB_GATEWAY_WORKERS", os.cpu_count() or 1)
 
 # Usage metrics (runtimes/metrics/): per-minute rollups kept this many days, folded this often.
 HUB_USAGE_RETENTION_DAYS = env_int("HUB_USAGE_RETENTION_DAYS", 30)

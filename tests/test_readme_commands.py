@@ -124,9 +124,9 @@ def kept_files() -> Iterator[None]:
 
 
 def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    """The web part of ``up``: the ASGI app under uvicorn, with the environment ``up`` gives it."""
+    """The web part of ``up`` (``hub.serve``), with the environment ``up`` gives it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hub.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "hub.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env={**env, "HUB_DEV": "1"},
         stdout=log.open("wb"),

@@ -202,7 +202,7 @@ def test_up_restarts_a_dead_child_and_ctrl_c_stops_what_it_launched(tmp_path: Pa
         ready_at = time.monotonic()
 
         # The children connect as the app role, and never see the owner's credentials.
-        web = child_pid(proc, " uvicorn ")
+        web = child_pid(proc, " hub.serve ")
         assert web is not None
         environ = dict(
             item.split("=", 1) for item in Path(f"/proc/{web}/environ").read_text().split("\0") if "=" in item

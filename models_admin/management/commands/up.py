@@ -87,17 +87,7 @@ class Command(BaseCommand):
         var_dir = Path(settings.VAR_DIR)
         var_dir.mkdir(parents=True, exist_ok=True)
         commands = {
-            "web": [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "hub.asgi:application",
-                "--host",
-                options["host"],
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            "web": [sys.executable, "-m", "hub.serve", "--host", options["host"], "--port", str(port)],
             "worker": [
                 sys.executable,
                 "-m",

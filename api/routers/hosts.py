@@ -3,15 +3,16 @@ heartbeat's age (``runtimes.hosts.overview``). Read-only: the ``view`` permissio
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
 from api.auth import require
 from api.runtime_schemas import with_errors
-from runtimes.hosts.overview import HostView, hosts_overview
+from runtimes.hosts.overview import HostView, PlacedModel, hosts_overview
 
 router = Router(tags=["hosts"])
 
@@ -23,13 +24,15 @@ class GpuOut(Schema):
     vram_free_mb: int
 
 
+def fields_of(cls: type[Any], *, leave_out: set[str]) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` and their types, as a schema's annotations."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in leave_out}
+
+
 class PlacedOut(Schema):
-    asset_id: str
-    state: str
-    declared_vram_gb: float
-    declared_ram_gb: float
-    measured_vram_mb: int | None
-    measured_ram_mb: int | None
+    # A model placed on the host: what PlacedModel reports, less the sizes placement counts.
+    __annotations__ = fields_of(PlacedModel, leave_out={"vram_gb", "ram_gb"})
 
 
 class HostOut(Schema):

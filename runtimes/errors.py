@@ -19,6 +19,24 @@ class RuntimeAdapterError(Exception):
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
 
+    def __init_subclass__(
+        cls,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A subclass declares what differs in its header: ``class X(Base, code=..., http_status=...)``;
+        what it leaves out it inherits."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -49,75 +67,44 @@ class ModelNotFound(RuntimeAdapterError):
     http_status = 404
 
 
-class ModelLoading(RuntimeAdapterError):
+class ModelLoading(RuntimeAdapterError, code="model_loading", http_status=503, retryable=True):
     """The model is starting or loading; try again after ``retry_after`` seconds."""
 
-    code = "model_loading"
-    http_status = 503
-    retryable = True
 
-
-class RuntimeBusy(RuntimeAdapterError):
+class RuntimeBusy(RuntimeAdapterError, code="concurrency_limit", http_status=429, retryable=True):
     """Every slot is in use (the runtime's own limit or the hub's concurrency policy)."""
 
-    code = "concurrency_limit"
-    http_status = 429
-    retryable = True
 
-
-class InvalidRequest(RuntimeAdapterError):
+class InvalidRequest(RuntimeAdapterError, code="invalid_request", http_status=400):
     """The runtime rejected the request body itself; sending it again will not help."""
 
-    code = "invalid_request"
-    http_status = 400
 
-
-class SpawnFailed(RuntimeAdapterError):
+class SpawnFailed(RuntimeAdapterError, code="spawn_failed", http_status=502, retryable=True):
     """The runtime process could not be started or died while starting.
 
     Starting again may work (a crash while loading, a port taken meanwhile), so this is
     retryable; the subclasses below name what no retry can fix.
     """
 
-    code = "spawn_failed"
-    http_status = 502
-    retryable = True
 
-
-class LaunchRefused(SpawnFailed):
+class LaunchRefused(SpawnFailed, code="launch_refused", retryable=False):
     """The command may not be launched at all (its executable is not on the allow-list)."""
 
-    code = "launch_refused"
-    retryable = False
 
-
-class ExecutableNotFound(SpawnFailed):
+class ExecutableNotFound(SpawnFailed, code="executable_not_found", retryable=False):
     """The command's executable does not exist on this host (or is not on ``PATH``), or cannot be run."""
 
-    code = "executable_not_found"
-    retryable = False
 
-
-class ModelFileNotFound(SpawnFailed):
+class ModelFileNotFound(SpawnFailed, code="model_file_not_found", http_status=404, retryable=False):
     """The weights file a launch names is not on disk (checked before spawning)."""
 
-    code = "model_file_not_found"
-    http_status = 404
-    retryable = False
 
-
-class HealthCheckFailed(RuntimeAdapterError):
+class HealthCheckFailed(RuntimeAdapterError, code="health_check_failed", http_status=502):
     """The runtime did not become ready in time, or failed its health check."""
 
-    code = "health_check_failed"
-    http_status = 502
 
-
-class UpstreamError(RuntimeAdapterError):
+class UpstreamError(RuntimeAdapterError, code="upstream_error", http_status=502):
     """The runtime answered with an error we have no better name for, or not at all."""
-
-    code = "upstream_error"
-    http_status = 502
 
     def __init__(
         self,
@@ -130,9 +117,5 @@ class UpstreamError(RuntimeAdapterError):
         self.upstream_status = upstream_status
 
 
-class RuntimeTimeout(RuntimeAdapterError):
+class RuntimeTimeout(RuntimeAdapterError, code="upstream_timeout", http_status=504, retryable=True):
     """The runtime did not answer within the adapter's timeout."""
-
-    code = "upstream_timeout"
-    http_status = 504
-    retryable = True

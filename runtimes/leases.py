@@ -20,13 +20,14 @@ them atomic against every other caller:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
 from django.conf import settings
 from redis import Redis
+from redis.client import Pipeline
 
 from core.redis import client as redis_client
 
@@ -145,6 +146,10 @@ class QueueSnapshot:
     service_ms: int | None
 
 
+# One command queued on a pipeline for one asset: ``(pipe, asset_id, live)``, see Leases._per_asset.
+Command = Callable[[Pipeline, str, str], object]
+
+
 def _owner_args(owner: str | None) -> list[str]:
     if owner is not None and "|" in owner:
         raise ValueError(f"a lease owner cannot contain '|': {owner!r}")
@@ -225,37 +230,45 @@ class Leases:
         now_s, now_us = self.client.time()
         return int(now_s) * 1000 + int(now_us) // 1000
 
-    def active_counts(self, asset_ids: Iterable[str]) -> dict[str, int]:
-        """Live (unexpired) leases per asset; assets with none map to 0."""
+    def _per_asset(self, asset_ids: Iterable[str], *commands: Command) -> dict[str, list[Any]]:
+        """Each asset's answers to ``commands``, all sent in one round trip.
+
+        Each command is queued as ``command(pipe, asset_id, live)``, where ``live`` is Redis's
+        now as an exclusive lower bound: a sorted set's members scored above it are unexpired.
+        """
         ids = list(asset_ids)
         if not ids:
             return {}
-        now_ms = self._server_ms()
+        live = f"({self._server_ms()}"
         pipe = self.client.pipeline(transaction=False)
         for asset_id in ids:
-            pipe.zcount(_key(asset_id), f"({now_ms}", "+inf")
-        return {asset_id: int(n) for asset_id, n in zip(ids, pipe.execute(), strict=True)}
+            for command in commands:
+                command(pipe, asset_id, live)
+        answers, n = pipe.execute(), len(commands)
+        return {asset_id: answers[i * n : (i + 1) * n] for i, asset_id in enumerate(ids)}
+
+    def active_counts(self, asset_ids: Iterable[str]) -> dict[str, int]:
+        """Live (unexpired) leases per asset; assets with none map to 0."""
+        answers = self._per_asset(
+            asset_ids, lambda pipe, asset_id, live: pipe.zcount(_key(asset_id), live, "+inf")
+        )
+        return {asset_id: int(count) for asset_id, (count,) in answers.items()}
 
     def queue_snapshots(self, asset_ids: Iterable[str]) -> dict[str, QueueSnapshot]:
         """Each asset's queue: waiting requests (live tickets) and the averaged wait / service."""
-        ids = list(asset_ids)
-        if not ids:
-            return {}
-        now_ms = self._server_ms()
-        pipe = self.client.pipeline(transaction=False)
-        for asset_id in ids:
-            pipe.zcount(QUEUE_ALIVE_PREFIX + asset_id, f"({now_ms}", "+inf")
-            pipe.hmget(QUEUE_STATS_PREFIX + asset_id, "wait_ms", "svc_ms")
-        results = pipe.execute()
-        out = {}
-        for i, asset_id in enumerate(ids):
-            wait, service = results[2 * i + 1]
-            out[asset_id] = QueueSnapshot(
-                depth=int(results[2 * i]),
+        answers = self._per_asset(
+            asset_ids,
+            lambda pipe, asset_id, live: pipe.zcount(QUEUE_ALIVE_PREFIX + asset_id, live, "+inf"),
+            lambda pipe, asset_id, _: pipe.hmget(QUEUE_STATS_PREFIX + asset_id, "wait_ms", "svc_ms"),
+        )
+        return {
+            asset_id: QueueSnapshot(
+                depth=int(depth),
                 wait_ms=None if wait is None else int(wait),
                 service_ms=None if service is None else int(service),
             )
-        return out
+            for asset_id, (depth, (wait, service)) in answers.items()
+        }
 
 
 def _ttl_ms(ttl_s: float) -> int:

@@ -3,15 +3,15 @@ heartbeat's age (``runtimes.hosts.overview``). Read-only: the ``view`` permissio
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import fields
+from typing import Any, get_type_hints
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
 from api.auth import require
 from api.runtime_schemas import with_errors
-from runtimes.hosts.overview import HostView, hosts_overview
+from runtimes.hosts.overview import HostView, PlacedModel, hosts_overview
 
 router = Router(tags=["hosts"])
 
@@ -23,33 +23,38 @@ class GpuOut(Schema):
     vram_free_mb: int
 
 
+# The overview's field types: the API reports those fields as they are.
+_PLACED, _HOST = get_type_hints(PlacedModel), get_type_hints(HostView)
+
+
 class PlacedOut(Schema):
-    asset_id: str
-    state: str
-    declared_vram_gb: float
-    declared_ram_gb: float
-    measured_vram_mb: int | None
-    measured_ram_mb: int | None
+    # A model placed on the host: what PlacedModel reports, less the sizes placement counts.
+    __annotations__ = {
+        f.name: _PLACED[f.name] for f in fields(PlacedModel) if f.name not in ("vram_gb", "ram_gb")
+    }
 
 
 class HostOut(Schema):
-    name: str
-    status: str  # live | unreachable
-    heartbeat_age_s: float
-    last_heartbeat_at: datetime
-    unreachable_since: datetime | None
-    version: str
-    queues: list[str]
-    cpu_count: int
-    gpus: list[GpuOut]
-    capacity_declared: bool
-    vram_capacity_gb: float
-    vram_used_gb: float
-    ram_capacity_gb: float
-    ram_used_gb: float
-    ram_total_mb: int
-    ram_free_mb: int
-    placed: list[PlacedOut]
+    # A host: what HostView reports, with the API's own name and shape where they differ.
+    __annotations__ = {
+        "name": _HOST["name"],
+        "status": str,  # live | unreachable
+        "heartbeat_age_s": _HOST["heartbeat_age_s"],
+        "last_heartbeat_at": _HOST["last_heartbeat_at"],
+        "unreachable_since": _HOST["unreachable_since"],
+        "version": _HOST["version"],
+        "queues": _HOST["queues"],
+        "cpu_count": _HOST["cpu_count"],
+        "gpus": list[GpuOut],
+        "capacity_declared": _HOST["declared"],
+        "vram_capacity_gb": _HOST["vram_capacity_gb"],
+        "vram_used_gb": float,
+        "ram_capacity_gb": _HOST["ram_capacity_gb"],
+        "ram_used_gb": float,
+        "ram_total_mb": _HOST["ram_total_mb"],
+        "ram_free_mb": _HOST["ram_free_mb"],
+        "placed": list[PlacedOut],
+    }
 
 
 def host_out(h: HostView) -> dict[str, Any]:

@@ -20,35 +20,34 @@ class LaunchConfig(BaseModel):
     )
 
 
-class ServerConfig(BaseModel):
-    """A runtime server that already runs somewhere; the hub loads models on it."""
+class RuntimeBlock(BaseModel):
+    """What every ``runtime`` block has: its ``kind``, and no field its kind does not name."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: str
+
+
+class ServerConfig(RuntimeBlock):
+    """A runtime server that already runs somewhere; the hub loads models on it."""
+
     model: str = Field(description="the model's name on that runtime")
     base_url: str = Field(description="where the server answers, http(s)://host:port")
     host: str | None = Field(default=None, description="the worker host it belongs to (its Celery queue)")
 
 
-class LaunchableConfig(BaseModel):
+class LaunchableConfig(RuntimeBlock):
     """A runtime the hub may start itself (``launch``) or reach where it runs (``base_url``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str
     model: str = Field(description="the model's name on that runtime")
     base_url: str | None = Field(default=None, description="where it already runs; leave empty to launch it")
     host: str | None = Field(default=None, description="where a launched process runs")
     launch: LaunchConfig | None = None
 
 
-class ExternalApiConfig(BaseModel):
+class ExternalApiConfig(RuntimeBlock):
     """An OpenAI-compatible API; the key is read from the environment or a file, never stored."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str
     model: str = Field(description="the model's name on that API")
     base_url: str = Field(description="the API's base URL, http(s)://host[:port][/path]")
     api_key_env: str | None = Field(default=None, description="a HUB_RUNTIME_SECRET_* variable")

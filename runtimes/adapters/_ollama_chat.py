@@ -127,9 +127,12 @@ def sse(data: JSONObject) -> bytes:
 
 
 class Translation:
-    """OpenAI chunks for one Ollama stream (same id and timestamp throughout)."""
+    """OpenAI chunks for one Ollama stream (same id and timestamp throughout): its ``LineParser``."""
 
-    def __init__(self, model: str) -> None:
+    unfinished = "before done"
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.include_usage = include_usage
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
@@ -146,7 +149,10 @@ class Translation:
             **extra,
         }
 
-    def events(self, line: str, include_usage: bool) -> list[ChatChunk]:
+    def flush(self) -> list[ChatChunk]:
+        return []  # every line is a whole event
+
+    def feed(self, line: str) -> list[ChatChunk]:
         if not line.strip():
             return []
         upstream = line.encode()
@@ -172,7 +178,7 @@ class Translation:
         reason = "tool_calls" if self.called_tools else payload.get("done_reason", "stop")
         finish = self.chunk([{"index": 0, "delta": delta, "finish_reason": reason}])
         chunks = [ChatChunk(sse=sse(finish), upstream=upstream, data=finish)]
-        if include_usage:
+        if self.include_usage:
             tail = self.chunk([], usage=usage.as_openai())
             chunks.append(
                 ChatChunk(sse=sse(tail), upstream=b"", data=tail, usage=usage, tokens_per_second=tps)

@@ -7,12 +7,11 @@ inherits: mixing in ``OpenAIChat`` makes a class an ``LLMRuntime`` and nothing m
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx
-
-from runtimes.adapters._http import HttpAdapter, error_from_transport
+from runtimes.adapters._chunks import aread_chunks, read_chunks
+from runtimes.adapters._http import HttpAdapter
 from runtimes.errors import UpstreamError
 from runtimes.protocols.common import JSONObject, Usage
 from runtimes.protocols.embedding import EmbeddingRequest, EmbeddingResponse
@@ -50,6 +49,26 @@ class SSEDecoder:
 
     def flush(self) -> tuple[bytes, str] | None:
         return self.feed("")
+
+
+class SSEChunks:
+    """The :class:`LineParser` of an OpenAI SSE stream: each complete event through ``chunk``."""
+
+    unfinished = "without [DONE]"
+
+    def __init__(self, chunk: Callable[[tuple[bytes, str]], ChatChunk | None]) -> None:
+        self._decoder = SSEDecoder()
+        self._chunk = chunk
+
+    def feed(self, line: str) -> list[ChatChunk]:
+        return self._of(self._decoder.feed(line))
+
+    def flush(self) -> list[ChatChunk]:
+        return self._of(self._decoder.flush())
+
+    def _of(self, event: tuple[bytes, str] | None) -> list[ChatChunk]:
+        chunk = self._chunk(event) if event else None
+        return [] if chunk is None else [chunk]
 
 
 class OpenAIChat(HttpAdapter):
@@ -102,48 +121,13 @@ class OpenAIChat(HttpAdapter):
         )
 
     def chat_stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        url = self._url(CHAT_PATH)
-        decoder = SSEDecoder()
-        done = False
-        try:
-            with self._streaming(CHAT_PATH, self._stream_body(request)) as response:
-                for line in response.iter_lines():
-                    event = decoder.feed(line)
-                    chunk = self._chunk(event) if event else None
-                    if chunk is not None:
-                        done = done or chunk.done
-                        yield chunk
-                tail = decoder.flush()
-                chunk = self._chunk(tail) if tail else None
-                if chunk is not None:
-                    done = done or chunk.done
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, url) from exc
-        if not done:
-            raise UpstreamError(f"{url}: stream ended without [DONE]")
+        opened = self._streaming(CHAT_PATH, self._stream_body(request))
+        yield from read_chunks(opened, self._url(CHAT_PATH), SSEChunks(self._chunk))
 
     async def achat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        url = self._url(CHAT_PATH)
-        decoder = SSEDecoder()
-        done = False
-        try:
-            async with self._astreaming(CHAT_PATH, self._stream_body(request)) as response:
-                async for line in response.aiter_lines():
-                    event = decoder.feed(line)
-                    chunk = self._chunk(event) if event else None
-                    if chunk is not None:
-                        done = done or chunk.done
-                        yield chunk
-                tail = decoder.flush()
-                chunk = self._chunk(tail) if tail else None
-                if chunk is not None:
-                    done = done or chunk.done
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, url) from exc
-        if not done:
-            raise UpstreamError(f"{url}: stream ended without [DONE]")
+        opened = self._astreaming(CHAT_PATH, self._stream_body(request))
+        async for chunk in aread_chunks(opened, self._url(CHAT_PATH), SSEChunks(self._chunk)):
+            yield chunk
 
 
 class OpenAIEmbeddings(HttpAdapter):

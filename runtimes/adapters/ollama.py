@@ -16,8 +16,9 @@ from typing import ClassVar
 
 import httpx
 
+from runtimes.adapters._chunks import aread_chunks, read_chunks
 from runtimes.adapters._config import ServerConfig
-from runtimes.adapters._http import HttpAdapter, error_from_transport
+from runtimes.adapters._http import HttpAdapter
 from runtimes.adapters._ollama_chat import Translation, answer, ollama_message, tokens_per_second, usage_of
 from runtimes.errors import InvalidRequest, ModelNotFound, RuntimeAdapterError, UpstreamError
 from runtimes.protocols.common import JSONObject, Usage
@@ -172,41 +173,19 @@ class OllamaAdapter(HttpAdapter):
             tokens_per_second=tokens_per_second(payload),
         )
 
-    def _include_usage(self, request: ChatRequest) -> bool:
+    def _translation(self, request: ChatRequest) -> Translation:
         options = request.body.get("stream_options")
-        return True if options is None else bool(options.get("include_usage"))
+        include_usage = True if options is None else bool(options.get("include_usage"))
+        return Translation(self.binding.model, include_usage)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        url = self._url("/api/chat")
-        translation = Translation(self.binding.model)
-        include_usage = self._include_usage(request)
-        done = False
-        try:
-            with self._streaming("/api/chat", self._chat_body(request, stream=True)) as response:
-                for line in response.iter_lines():
-                    for chunk in translation.events(line, include_usage):
-                        done = done or chunk.done
-                        yield chunk
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, url) from exc
-        if not done:
-            raise UpstreamError(f"{url}: stream ended before done")
+        opened = self._streaming("/api/chat", self._chat_body(request, stream=True))
+        yield from read_chunks(opened, self._url("/api/chat"), self._translation(request))
 
     async def achat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        url = self._url("/api/chat")
-        translation = Translation(self.binding.model)
-        include_usage = self._include_usage(request)
-        done = False
-        try:
-            async with self._astreaming("/api/chat", self._chat_body(request, stream=True)) as response:
-                async for line in response.aiter_lines():
-                    for chunk in translation.events(line, include_usage):
-                        done = done or chunk.done
-                        yield chunk
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, url) from exc
-        if not done:
-            raise UpstreamError(f"{url}: stream ended before done")
+        opened = self._astreaming("/api/chat", self._chat_body(request, stream=True))
+        async for chunk in aread_chunks(opened, self._url("/api/chat"), self._translation(request)):
+            yield chunk
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         body: JSONObject = {

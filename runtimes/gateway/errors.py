@@ -12,75 +12,52 @@ from typing import Any
 from runtimes.errors import RuntimeAdapterError
 
 
-class NotApproved(RuntimeAdapterError):
+class NotApproved(RuntimeAdapterError, code="model_not_approved", http_status=409):
     """The asset has no approved, live document yet."""
 
-    code = "model_not_approved"
-    http_status = 409
+
+class Retired(RuntimeAdapterError, code="model_retired", http_status=409):
+    """The asset is retired: it serves nothing any more."""
 
 
-class Retired(RuntimeAdapterError):
-    code = "model_retired"
-    http_status = 409
-
-
-class NoRuntime(RuntimeAdapterError):
+class NoRuntime(RuntimeAdapterError, code="no_runtime", http_status=409):
     """The live document binds no runtime: the asset is catalogued, not routable."""
 
-    code = "no_runtime"
-    http_status = 409
+
+class InterfaceNotImplemented(RuntimeAdapterError, code="interface_not_implemented", http_status=409):
+    """The asset's interface has no route in the gateway."""
 
 
-class InterfaceNotImplemented(RuntimeAdapterError):
-    code = "interface_not_implemented"
-    http_status = 409
-
-
-class ModelStopped(RuntimeAdapterError):
+class ModelStopped(RuntimeAdapterError, code="model_stopped", http_status=409):
     """An operator stopped the asset (desired state ``stopped``); requests do not wake it."""
 
-    code = "model_stopped"
-    http_status = 409
 
-
-class ModelFailed(RuntimeAdapterError):
+class ModelFailed(RuntimeAdapterError, code="model_failed", http_status=502):
     """The runtime failed and the lifecycle gave up on it."""
 
-    code = "model_failed"
-    http_status = 502
+
+class AuthenticationFailed(RuntimeAdapterError, code="invalid_api_key", http_status=401):
+    """No valid bearer token (missing, unknown, revoked or expired)."""
 
 
-class AuthenticationFailed(RuntimeAdapterError):
-    code = "invalid_api_key"
-    http_status = 401
+class PermissionDenied(RuntimeAdapterError, code="permission_denied", http_status=403):
+    """The token is valid but its scopes or its user's role do not allow this."""
 
 
-class PermissionDenied(RuntimeAdapterError):
-    code = "permission_denied"
-    http_status = 403
-
-
-class BadRequest(RuntimeAdapterError):
+class BadRequest(RuntimeAdapterError, code="invalid_request", http_status=400):
     """The caller's request is malformed; ``field`` names the offending field when known."""
-
-    code = "invalid_request"
-    http_status = 400
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
 
 
-class PayloadTooLarge(RuntimeAdapterError):
+class PayloadTooLarge(RuntimeAdapterError, code="payload_too_large", http_status=413):
     """The request body is over the size limit (``HUB_GATEWAY_MAX_BODY_BYTES``)."""
 
-    code = "payload_too_large"
-    http_status = 413
 
-
-class RouteNotFound(RuntimeAdapterError):
-    code = "not_found"
-    http_status = 404
+class RouteNotFound(RuntimeAdapterError, code="not_found", http_status=404):
+    """No gateway route answers this method and path."""
 
 
 def error_body(exc: RuntimeAdapterError) -> dict[str, Any]:
@@ -102,16 +79,9 @@ def error_body(exc: RuntimeAdapterError) -> dict[str, Any]:
     return {"error": error}
 
 
-class QueueTimeout(RuntimeAdapterError):
+class QueueTimeout(RuntimeAdapterError, code="queue_timeout", http_status=503, retryable=True):
     """The request waited ``policy.queue_timeout_s`` in the model's queue without a slot."""
 
-    code = "queue_timeout"
-    http_status = 503
-    retryable = True
 
-
-class OperationNotServed(RuntimeAdapterError):
+class OperationNotServed(RuntimeAdapterError, code="operation_not_served", http_status=404):
     """The model's runtime does not speak the endpoint asked for (e.g. completions on Ollama)."""
-
-    code = "operation_not_served"
-    http_status = 404

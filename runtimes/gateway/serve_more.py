@@ -8,6 +8,7 @@ that endpoint's shape.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtimes.adapters._openai_more import (
@@ -30,18 +31,37 @@ from runtimes.protocols.rerank import RerankRequest, RerankRuntime
 from runtimes.protocols.speech_to_text import SpeechToTextRuntime, TranscriptionRequest
 from runtimes.protocols.tts import SpeechRequest, TTSRuntime
 
+Native = Callable[[Any, Send, Call, Body], Awaitable[None]]
+Serve = Callable[[Upstreams, Send, Call, Target, Body], Awaitable[None]]
+
+
+def served(path: str, speaks: type, implements: type, native: Native, *, passthrough: bool = False) -> Serve:
+    """Serving ``path``: proxied byte for byte to an adapter that speaks it (a ``speaks``), else
+    answered by ``native`` through one that implements the capability (an ``implements``);
+    ``not_served`` for any other. A proxied JSON answer names the asset as its ``model``; with
+    ``passthrough`` the runtime's answer (audio, text) is streamed back as it arrives."""
+
+    async def serve(up: Upstreams, send: Send, call: Call, target: Target, body: Body) -> None:
+        adapter = up.adapter(target)
+        if isinstance(adapter, speaks):
+            forward = body.forward(target.model)
+            if passthrough:
+                await up.proxy_raw(send, call, adapter, path, forward, body.content_type)
+            else:
+                await up.proxy_json(send, call, adapter, path, forward)
+            return
+        if not isinstance(adapter, implements):
+            raise not_served(target, path)
+        await native(adapter, send, call, body)
+
+    return serve
+
 
 def document_text(document: Any) -> str:
     return str(document["text"]) if isinstance(document, dict) else str(document)
 
 
-async def rerank(up: Upstreams, send: Send, call: Call, target: Target, body: Body) -> None:
-    adapter = up.adapter(target)
-    if isinstance(adapter, OpenAIRerank):
-        await up.proxy_json(send, call, adapter, RERANK_PATH, body.forward(target.model))
-        return
-    if not isinstance(adapter, RerankRuntime):
-        raise not_served(target, RERANK_PATH)
+async def _rerank(adapter: RerankRuntime, send: Send, call: Call, body: Body) -> None:
     data = body.data
     documents = [document_text(d) for d in data["documents"]]
     ranked = await in_thread(adapter.rerank, RerankRequest(str(data["query"]), documents, data.get("top_n")))
@@ -55,15 +75,7 @@ async def rerank(up: Upstreams, send: Send, call: Call, target: Target, body: Bo
     await send_json(send, call, 200, json.dumps(answer).encode())
 
 
-async def transcription(up: Upstreams, send: Send, call: Call, target: Target, body: Body) -> None:
-    adapter = up.adapter(target)
-    if isinstance(adapter, OpenAITranscription):
-        await up.proxy_raw(
-            send, call, adapter, TRANSCRIPTIONS_PATH, body.forward(target.model), body.content_type
-        )
-        return
-    if not isinstance(adapter, SpeechToTextRuntime):
-        raise not_served(target, TRANSCRIPTIONS_PATH)
+async def _transcription(adapter: SpeechToTextRuntime, send: Send, call: Call, body: Body) -> None:
     data = body.data
     upload = data["file"]
     request = TranscriptionRequest(
@@ -76,13 +88,7 @@ async def transcription(up: Upstreams, send: Send, call: Call, target: Target, b
     await send_json(send, call, 200, json.dumps({"text": text.text}).encode())
 
 
-async def speech(up: Upstreams, send: Send, call: Call, target: Target, body: Body) -> None:
-    adapter = up.adapter(target)
-    if isinstance(adapter, OpenAISpeech):
-        await up.proxy_raw(send, call, adapter, SPEECH_PATH, body.forward(target.model), body.content_type)
-        return
-    if not isinstance(adapter, TTSRuntime):
-        raise not_served(target, SPEECH_PATH)
+async def _speech(adapter: TTSRuntime, send: Send, call: Call, body: Body) -> None:
     data = body.data
     request = SpeechRequest(
         input=str(data["input"]),
@@ -94,13 +100,7 @@ async def speech(up: Upstreams, send: Send, call: Call, target: Target, body: Bo
     await send_body(send, call, 200, audio.audio, [(b"content-type", audio.content_type.encode())])
 
 
-async def moderation(up: Upstreams, send: Send, call: Call, target: Target, body: Body) -> None:
-    adapter = up.adapter(target)
-    if isinstance(adapter, OpenAIModeration):
-        await up.proxy_json(send, call, adapter, MODERATIONS_PATH, body.forward(target.model))
-        return
-    if not isinstance(adapter, ModerationRuntime):
-        raise not_served(target, MODERATIONS_PATH)
+async def _moderation(adapter: ModerationRuntime, send: Send, call: Call, body: Body) -> None:
     inputs = body.data["input"]
     texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
     moderated = await in_thread(adapter.moderate, ModerationRequest(texts))
@@ -110,3 +110,11 @@ async def moderation(up: Upstreams, send: Send, call: Call, target: Target, body
     ]
     answer = {"id": "modr-hub", "model": call.asset_id, "results": results}
     await send_json(send, call, 200, json.dumps(answer).encode())
+
+
+rerank = served(RERANK_PATH, OpenAIRerank, RerankRuntime, _rerank)
+transcription = served(
+    TRANSCRIPTIONS_PATH, OpenAITranscription, SpeechToTextRuntime, _transcription, passthrough=True
+)
+speech = served(SPEECH_PATH, OpenAISpeech, TTSRuntime, _speech, passthrough=True)
+moderation = served(MODERATIONS_PATH, OpenAIModeration, ModerationRuntime, _moderation)

@@ -48,6 +48,19 @@ def _managed_policy(asset: Asset) -> Policy:
     return policy
 
 
+def _operable(asset: Asset, *, external: str, unless: str, hint: str = "") -> tuple[Policy, RuntimeState]:
+    """The policy and state of an asset an operator may act on. ``InvalidTransition`` when its
+    runtime is external ("an external runtime <external>") or its desired state is ``unless``
+    ("its desired state is <unless><hint>")."""
+    policy = _managed_policy(asset)
+    rs = state_of(asset)
+    if not policy.managed:
+        raise InvalidTransition(f"{asset.asset_id}: an external runtime {external}")
+    if policy.desired == unless:
+        raise InvalidTransition(f"{asset.asset_id}: its desired state is {unless}{hint}")
+    return policy, rs
+
+
 def _begin_start(
     asset: Asset,
     policy: Policy,
@@ -109,12 +122,9 @@ def do_sleep_asset(asset: Asset, *, actor: Actor, reason: str = "sleep") -> Runt
     Raises ``InvalidTransition`` when the desired state is ``running`` (the reconcile
     would start it again at once) or the asset is ``failed``.
     """
-    policy = _managed_policy(asset)
-    rs = state_of(asset)
-    if not policy.managed:
-        raise InvalidTransition(f"{asset.asset_id}: an external runtime cannot be put to sleep")
-    if policy.desired == "running":
-        raise InvalidTransition(f"{asset.asset_id}: its desired state is running; change the lifecycle")
+    _, rs = _operable(
+        asset, external="cannot be put to sleep", unless="running", hint="; change the lifecycle"
+    )
     if rs.state in (S.STOPPED, S.SLEEPING, S.STOPPING):
         return rs
     if rs.state == S.FAILED:
@@ -133,12 +143,7 @@ def do_restart_asset(asset: Asset, *, actor: Actor) -> RuntimeState:
     A restart already in flight is joined. Raises ``InvalidTransition`` when the desired
     state is ``stopped`` or the runtime is being stopped.
     """
-    policy = _managed_policy(asset)
-    rs = state_of(asset)
-    if not policy.managed:
-        raise InvalidTransition(f"{asset.asset_id}: an external runtime cannot be restarted by the hub")
-    if policy.desired == "stopped":
-        raise InvalidTransition(f"{asset.asset_id}: its desired state is stopped")
+    policy, rs = _operable(asset, external="cannot be restarted by the hub", unless="stopped")
     if rs.state == S.STARTING:
         return rs
     return _begin_start(asset, policy, rs, reason="restart", actor=actor, action="asset.restart", reset=True)

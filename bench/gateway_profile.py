@@ -56,7 +56,9 @@ def summarize(collapsed: Path, top: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--stream", action="store_true")
@@ -82,8 +84,22 @@ def main() -> None:
         with LoadPool(2) as pool:
             pool.run(chat_job(target, 32, 1.0, stream=args.stream))
             record = subprocess.Popen(
-                [spy, "record", "-p", str(hub.pid), "-f", "raw", "-o", str(out), "-d", str(int(args.seconds)),
-                 "-r", "500", "--nonblocking", "--gil"],
+                [
+                    spy,
+                    "record",
+                    "-p",
+                    str(hub.pid),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "-d",
+                    str(int(args.seconds)),
+                    "-r",
+                    "500",
+                    "--nonblocking",
+                    "--gil",
+                ],
                 stdout=subprocess.DEVNULL,
             )
             before = user_system_ns(hub.pid)
@@ -92,8 +108,10 @@ def main() -> None:
             record.wait()
         summarize(out, args.top)
         user, system = ((b - a) / result.requests / 1000 for a, b in zip(before, after, strict=True))
-        print(f"{result.requests} requests, {result.rps:.0f}/s; hub CPU per request: user {user:.0f} us, "
-              f"system {system:.0f} us (while sampled)")
+        print(
+            f"{result.requests} requests, {result.rps:.0f}/s; hub CPU per request: user {user:.0f} us, "
+            f"system {system:.0f} us (while sampled)"
+        )
     finally:
         for proc in (hub, fake):
             rig.stop(proc)

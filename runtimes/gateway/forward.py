@@ -33,6 +33,9 @@ from runtimes.upstream import UpstreamSecrets
 
 T = TypeVar("T")
 AdapterKey = tuple[str, str, str, str | None, str | None]
+# An idle upstream connection is kept this long, unless the runtime closes it first (llama-server
+# and uvicorn do after 5 s; the pool notices, and retries once a request that met the close).
+KEEPALIVE_S = 30.0
 BASE_HEADERS = {"accept-encoding": "identity", "user-agent": "hub-gateway"}
 
 
@@ -84,7 +87,7 @@ class Upstreams:
                 connect_timeout_s=config.connect_timeout_s,
                 read_timeout_s=config.read_timeout_s,
                 pool_timeout_s=30.0,
-                keepalive_s=2.0,  # under runtimes' own idle timeouts (llama-server: 5 s)
+                keepalive_s=KEEPALIVE_S,
                 ssl_context=self._tls if https else None,
             )
             self._pools[origin] = pool

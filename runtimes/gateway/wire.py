@@ -8,7 +8,9 @@ exceptions, so callers name them as before (``error_from_transport``).
 
 - A connection is reused while the runtime keeps it open and for ``keepalive_s`` idle; one
   the runtime closed is noticed (the loop keeps reading idle connections) and dropped. A
-  reused connection that closes before any byte of an answer is retried once on a new one.
+  reused connection that closes before any byte of an answer (the runtime's own idle
+  timeout, just then) is retried once on a new one. Connections idle past ``keepalive_s``
+  are closed in the background, never on a request's path.
 - A response closed before its end (the client left, an error) aborts its connection, and
   :meth:`Response.aclose` returns once the socket is closed: the runtime sees the request
   cancelled before the caller frees its slot.
@@ -289,6 +291,7 @@ class Pool:
         self._open: set[Connection] = set()
         self._connecting = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def post(self, url: str, path: bytes, headers: dict[str, str], body: bytes) -> Response:
         """Send a POST; return once the answer's status and headers are in."""
@@ -369,6 +372,18 @@ class Pool:
         conn.idle_since = time.monotonic()
         self._idle.append(conn)
         self._wake_one()
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(self.keepalive_s, self._close_stale)
+
+    def _close_stale(self) -> None:
+        """Close the connections idle for ``keepalive_s`` (the oldest are first in ``_idle``)."""
+        self._sweep = None
+        cutoff = time.monotonic() - self.keepalive_s
+        while self._idle and self._idle[0].idle_since <= cutoff:
+            self._idle.pop(0).close()
+        if self._idle:
+            delay = self._idle[0].idle_since - cutoff
+            self._sweep = asyncio.get_running_loop().call_later(delay, self._close_stale)
 
     def forget(self, conn: Connection) -> None:
         self._open.discard(conn)
@@ -384,6 +399,9 @@ class Pool:
                 return
 
     async def aclose(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         conns = list(self._open)
         for conn in conns:
             conn.close()

@@ -310,3 +310,22 @@ def test_a_gzip_answer_is_decoded_and_one_without_length_ends_with_its_connectio
             return answer
 
     assert run(main()) == (200, b'{"hello": "world"}')
+
+
+def test_connections_idle_past_the_keepalive_are_closed_in_the_background(run: Runner) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(sized(b"ok"))
+        await writer.drain()
+        assert await reader.read() == b""  # the client closed it, unasked
+
+    async def main() -> None:
+        server = Server(handler)
+        async with server as url:
+            pool = pool_for(url, keepalive_s=0.2)
+            assert await post(pool, url) == (200, b"ok")
+            await asyncio.wait_for(server.closed.wait(), 2)
+            assert server.connections == 1
+            await pool.aclose()
+
+    run(main())

@@ -1,7 +1,8 @@
 """Gateway overhead, measured side by side in one run on this machine.
 
 Starts a fake llama-server (``tests.fakes.llama_cpp``), a slow one for the queue, and the hub
-(uvicorn serving ``hub.asgi``) as subprocesses, registers approved, running assets behind the
+(``python -m hub.serve``: one process, and a second hub with ``--gateway-workers`` processes)
+as subprocesses, registers approved, running assets behind the
 fakes and an API token; with ``--peer litellm`` also LiteLLM's proxy (pinned, through
 ``uvx``: zero prices, no database, one worker) in front of the same fake. Load comes from
 ``bench/loadgen.py``: aiohttp on uvloop in ``--processes`` processes, so the generator is not
@@ -126,17 +127,21 @@ def main() -> None:
     parser.add_argument("--peer", choices=["litellm"], default=None, help="a peer proxy in the same run")
     parser.add_argument("--peer-timeout", type=float, default=300.0, help="install + start, seconds")
     parser.add_argument("--port-base", type=int, default=0, help="first port to use (0: free ports)")
+    parser.add_argument(
+        "--gateway-workers", type=int, default=2, help="a second hub with this many processes (1: none)"
+    )
     parser.add_argument("--service-ms", type=float, default=50.0, help="the queued case's upstream time")
     parser.add_argument("--queued-seconds", type=float, default=10.0, help="per side of the queued case")
     args = parser.parse_args()
 
     ports = rig.Ports(args.port_base)
     fake_port, slow_port, hub_port, peer_port = ports.take(), ports.take(), ports.take(), ports.take()
+    multi_port = ports.take()
     fake = rig.start_fake(fake_port, "bench.gguf")
     slow = rig.start_fake(slow_port, "slow.gguf", args.service_ms / 1000)
     fake_url, slow_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{slow_port}"
     hub_url = f"http://127.0.0.1:{hub_port}"
-    hub = peer = None
+    hub = peer = multi = None
     peer_dir: Path | None = None
     figures = Figures()
     try:
@@ -150,6 +155,12 @@ def main() -> None:
             rig.Target("direct", fake_url, "bench.gguf", fake.pid),
             rig.Target("gateway", hub_url, rig.ASSET, hub.pid, auth),
         ]
+        if args.gateway_workers > 1:  # the same hub in N processes (CPU: all of them)
+            multi = rig.start_hub(multi_port, args.gateway_workers)
+            multi_url = f"http://127.0.0.1:{multi_port}"
+            rig.wait_http(multi_url + "/api/v1/ping", proc=multi)
+            name = f"gateway_{args.gateway_workers}p"
+            targets.append(rig.Target(name, multi_url, rig.ASSET, multi.pid, auth))
         if args.peer == "litellm":
             started = rig.start_litellm(peer_port, fake_url, args.peer_timeout)
             if started is not None:
@@ -161,7 +172,7 @@ def main() -> None:
         figures.peer = rig.LITELLM if peer is not None else None
         with LoadPool(args.processes) as pool:
             for target in targets:  # warm pools, caches and the generator's imports
-                pool.run(chat_job(target, 32, 0.5, stream=False))
+                pool.run(chat_job(target, 32, 1.0, stream=False))
             for stream in (False, True):
                 for c in (1, 32):
                     jobs = {t.name: chat_job(t, c, args.seconds, stream) for t in targets}
@@ -177,7 +188,7 @@ def main() -> None:
         figures.add_idle(idle, args.idle_period, "idle")
         figures.add_lease(lease_latency(2000))
     finally:
-        for proc in (peer, hub, fake, slow):
+        for proc in (peer, multi, hub, fake, slow):
             rig.stop(proc)
         if peer_dir is not None:  # its config and log (kept only when it failed to start)
             shutil.rmtree(peer_dir, ignore_errors=True)

@@ -21,20 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSET = "bench-llm"
 QUEUED = "bench-queued"
 SLOTS = 4
-# The hub as it runs in production: uvicorn, one worker, httptools parser, uvloop event
-# loop, no access log, warnings only (named explicitly so a missing extra fails loudly
-# instead of silently falling back to h11 / asyncio).
-UVICORN_ARGS = [
-    "--workers",
-    "1",
-    "--loop",
-    "uvloop",
-    "--http",
-    "httptools",
-    "--no-access-log",
-    "--log-level",
-    "warning",
-]
+# The hub as it runs in production: ``python -m hub.serve`` (uvicorn, httptools parser, uvloop
+# event loop, no access log), ``workers`` processes.
 # The peer, pinned; installed by uv into its own cached tool environment, never into ours.
 LITELLM = "litellm[proxy]==1.108.7"
 LITELLM_KEY = "sk-bench-peer"
@@ -91,9 +79,10 @@ def start_fake(port: int, model: str, delay_s: float = 0.0) -> subprocess.Popen[
     return subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL)
 
 
-def start_hub(port: int) -> subprocess.Popen[bytes]:
-    args = ["-m", "uvicorn", "hub.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen([sys.executable, *args, *UVICORN_ARGS], cwd=ROOT, env=env())
+def start_hub(port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    args = ["-m", "hub.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    args += ["--log-level", "warning"]
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env())
 
 
 def start_litellm(port: int, fake_url: str, timeout: float) -> tuple[subprocess.Popen[bytes], Path] | None:

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         help="processes (default: HUB_GATEWAY_WORKERS, one per CPU core)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     workers = settings.HUB_GATEWAY_WORKERS if args.workers is None else args.workers
     if workers < 1:
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
         access_log=args.access_log,
+        log_level=args.log_level,
     )
 
 

@@ -224,3 +224,41 @@ def test_a_streamed_request_that_waits_gets_sse_comments_then_its_answer(
     assert events[-1] == "data: [DONE]"
     assert any('"q-sse"' in line for line in events)
     wait_for(lambda: settled(redis_client, "q-sse"))
+
+
+def test_a_waiting_streams_comments_follow_its_place_in_line(
+    hub: Any, llama: Any, make_live: Any, make_token: Any, monkeypatch: Any, redis_client: Any
+) -> None:
+    from runtimes.gateway import gateway
+
+    monkeypatch.setattr(gateway, "_config", dataclasses.replace(gateway.config, queue_keepalive_s=0.1))
+    monkeypatch.setattr(gateway.queue, "poll_s", 0.05)
+    make_live(llm_document("q-place", llama.url, policy={"max_concurrency": 1}))
+    gate = threading.Event()
+    llama.state.gate = gate
+    token = make_token()
+    holder = threading.Thread(
+        target=post, args=(hub, "/v1/chat/completions", token, chat_body("q-place", "first"))
+    )
+    holder.start()
+    wait_for(lambda: llama.state.inflight == 1)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = hub.url + "/v1/chat/completions"
+    with httpx.Client(timeout=30) as client:
+        ahead = client.stream("POST", url, json=chat_body("q-place", "a", stream=True), headers=headers)
+        lines_ahead = (line for line in ahead.__enter__().iter_lines() if line)
+        assert next(lines_ahead) == ": waiting for a slot (1 in line)"
+        with client.stream(
+            "POST", url, json=chat_body("q-place", "b", stream=True, max_tokens=2), headers=headers
+        ) as behind:
+            lines = (line for line in behind.iter_lines() if line)
+            assert next(lines) == ": waiting for a slot (2 in line)"
+            ahead.__exit__(None, None, None)  # the one ahead gives up: this one is next
+            wait_for(lambda: queued(redis_client, "q-place") == 1)
+            comment = next(line for line in lines if line != ": waiting for a slot (2 in line)")
+            assert comment == ": waiting for a slot (1 in line)"
+            gate.set()
+            rest = list(lines)
+    holder.join(10)
+    assert [line for line in rest if line.startswith("data: ")][-1] == "data: [DONE]"
+    wait_for(lambda: settled(redis_client, "q-place"))

@@ -88,13 +88,33 @@ def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(
     assert get(hub, "/api/v1/assets", secret).status_code == 200
 
     manage("revoke_api_token", f"hub_{token.prefix}")
+    served = llama.state.requests
 
     gateway = post(hub, "/v1/chat/completions", secret, {"model": "rev-revoked", **CHAT})
     assert gateway.status_code == 401
     assert gateway.json()["error"]["code"] == "invalid_api_key"
+    assert llama.state.requests == served  # refused before anything was forwarded
     api = get(hub, "/api/v1/assets", secret)
     assert api.status_code == 401
     assert api.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_revoked_token_learns_nothing_but_401_from_any_request(
+    hub: Any, llama: Any, make_live: Any, make_user: Any
+) -> None:
+    """The gateway goes on with a token its cache knows and confirms it with the queue's answer;
+    an error found before that (no such model, a bad body, a full queue) is confirmed first."""
+    make_live(llm_document("rev-quiet", llama.url))
+    owner = make_user(superuser=True)
+    token, secret = mint(owner, ["inference"])
+    assert post(hub, "/v1/chat/completions", secret, {"model": "rev-quiet", **CHAT}).status_code == 200
+
+    manage("revoke_api_token", f"hub_{token.prefix}")
+
+    for body in ({"model": "no-such-model", **CHAT}, {"model": "rev-quiet", "messages": "not a list"}, {}):
+        response = post(hub, "/v1/chat/completions", secret, body)
+        assert response.status_code == 401, (body, response.text)
+        assert response.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_an_expired_token_is_refused_on_the_next_request(

@@ -12,14 +12,18 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import child_env
 from tests.test_up import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def children(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return {int(line) for line in out.split()}
+    """The serving processes under ``pid`` (uvicorn spawns them; a resource tracker sits beside)."""
+    out = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    return {int(line.split()[0]) for line in out.splitlines() if "spawn_main" in line}
 
 
 def wait_for(condition, what: str, timeout: float = 90.0):  # type: ignore[no-untyped-def]
@@ -40,11 +44,11 @@ def ready(port: int) -> bool:
 
 
 def test_the_web_port_is_served_by_hub_gateway_workers_processes_and_a_dead_one_is_replaced(
-    tmp_path: Path,
+    tmp_path: Path, django_db_setup: None
 ) -> None:
     port = free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "HUB_DEV": "1", "HUB_GATEWAY_WORKERS": "2"}
+    env = child_env(HUB_DEV="1", HUB_GATEWAY_WORKERS="2")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub.serve", "--port", str(port)],
         cwd=ROOT,

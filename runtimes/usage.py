@@ -34,6 +34,13 @@ class UsageEvent:
     def to_fields(self) -> dict[str, str]:
         return {k: "" if v is None else str(v) for k, v in asdict(self).items()}
 
+    def xadd_command(self) -> list[str | int]:
+        """The command :func:`publish` sends for this event, for a client that takes raw commands."""
+        command: list[str | int] = ["XADD", USAGE_STREAM, "MAXLEN", "~", STREAM_MAXLEN, "*"]
+        for name, value in self.to_fields().items():
+            command += (name, value)
+        return command
+
     @classmethod
     def from_fields(cls, raw: Mapping[bytes | str, bytes | str]) -> UsageEvent:
         """Parse a stream entry; raises ``ValueError`` / ``KeyError`` on a malformed one."""

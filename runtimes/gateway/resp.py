@@ -245,7 +245,7 @@ class RespClient:
         self.endpoint = Endpoint.from_url(url)
         self.connect_timeout_s = connect_timeout_s
         self._connection: _Connection | None = None
-        self._connecting: asyncio.Lock | None = None
+        self._opening: asyncio.Future[_Connection] | None = None
 
     async def execute(self, *command: Arg) -> Any:
         """Send one command and return its reply; an error reply is raised."""
@@ -284,19 +284,27 @@ class RespClient:
 
     async def aclose(self) -> None:
         """Close the connection (a later command opens a new one)."""
+        if self._opening is not None:
+            self._opening.cancel()
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
             await asyncio.wait([connection.lost], timeout=self.connect_timeout_s)
 
     async def _connect(self) -> _Connection:
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
-        async with self._connecting:
-            connection = self._connection
-            if connection is None or connection.closed:
-                connection = self._connection = await self._open()
-            return connection
+        """The connection, once open: the callers waiting meanwhile share one attempt (and its
+        failure: under an outage, each waits one connect timeout at most)."""
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.ensure_future(self._open())
+            opening.add_done_callback(self._opened)
+        return await asyncio.shield(opening)
+
+    def _opened(self, opening: asyncio.Future[_Connection]) -> None:
+        if self._opening is opening:
+            self._opening = None
+        if not opening.cancelled() and opening.exception() is None:
+            self._connection = opening.result()
 
     async def _open(self) -> _Connection:
         endpoint = self.endpoint

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
-from redis.asyncio import Redis as AsyncRedis
 
 import core.redis
 from models_admin.models import TOKEN_SCOPES, ApiToken
@@ -36,6 +36,12 @@ SCOPES = TOKEN_SCOPES
 
 AUTH_GENERATION = "hub:auth:generation"
 """Redis counter bumped (after commit) whenever a token, a user or a role changes."""
+
+
+class AsyncReader(Protocol):
+    """An asyncio Redis client that can GET (redis-py's, or the gateway's own)."""
+
+    def get(self, name: str, /) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def generation() -> int | None:
         return None
 
 
-async def generation_async(client: AsyncRedis) -> int | None:
+async def generation_async(client: AsyncReader) -> int | None:
     """:func:`generation` for asyncio callers (the gateway, on its own pool)."""
     try:
         return _generation(await client.get(AUTH_GENERATION))

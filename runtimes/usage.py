@@ -8,7 +8,7 @@ rollups. Nothing is written to PostgreSQL per event on the request path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 USAGE_STREAM = "hub:usage"
@@ -32,7 +32,14 @@ class UsageEvent:
     generation_ms: float | None = None  # time spent generating (first to last token), if known
 
     def to_fields(self) -> dict[str, str]:
-        return {k: "" if v is None else str(v) for k, v in asdict(self).items()}
+        return {name: _text(getattr(self, name)) for name in _FIELDS}
+
+    def xadd_command(self) -> list[str | int]:
+        """The command :func:`publish` sends for this event, for a client that takes raw commands."""
+        command: list[str | int] = ["XADD", USAGE_STREAM, "MAXLEN", "~", STREAM_MAXLEN, "*"]
+        for name in _FIELDS:
+            command += (name, _text(getattr(self, name)))
+        return command
 
     @classmethod
     def from_fields(cls, raw: Mapping[bytes | str, bytes | str]) -> UsageEvent:
@@ -55,6 +62,13 @@ class UsageEvent:
         if not kwargs["asset_id"]:
             raise ValueError("usage event without asset_id")
         return cls(**kwargs)
+
+
+_FIELDS = tuple(f.name for f in fields(UsageEvent))  # in order (asdict() costs more per event)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def publish(client: _StreamWriter, events: Iterable[UsageEvent]) -> int:

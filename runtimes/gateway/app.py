@@ -54,6 +54,7 @@ from runtimes.gateway.queue import Queue
 from runtimes.gateway.recording import Recorder
 from runtimes.gateway.resolve import Target
 from runtimes.gateway.resolver import Resolver, resolver
+from runtimes.gateway.resp import RespClient
 from runtimes.gateway.routes import MODELS_PATH, route_for
 from runtimes.upstream import UpstreamSecrets
 
@@ -94,13 +95,18 @@ class Gateway:
                 max_connections=config.redis_max_connections,
                 pool_timeout_s=config.redis_pool_timeout_s,
             )
+            # The hot path's commands (queue scripts, releases, usage events, the token check's
+            # generation) go pipelined on one connection of its own; the pool above carries the
+            # pub/sub subscriptions.
+            self.resp = RespClient(config.redis_url, connect_timeout_s=core.redis.CONNECT_TIMEOUT_S)
             self.models_list: TTLCache[bytes] = TTLCache(config.target_ttl_s)
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.upstreams = Upstreams(config, self.secrets)
-            self.batcher = Batcher(self.redis)
+            self.batcher = Batcher(self.resp)
             self.batcher.start()
             self.queue = Queue(
                 self.redis,
+                self.resp,
                 self.batcher,
                 ttl_s=config.lease_ttl_s,
                 heartbeat_s=config.heartbeat_s,
@@ -122,6 +128,7 @@ class Gateway:
         await self.queue.stop()
         await self.batcher.stop()
         await self.upstreams.aclose()
+        await self.resp.aclose()
         await self.redis.aclose()
         self._started = False
 
@@ -196,7 +203,7 @@ class Gateway:
     async def _confirmed(self, call: Call) -> None:
         check = call.extra.get("token")
         if isinstance(check, TokenCheck):
-            await check.confirm_now(self.redis, self._db)
+            await check.confirm_now(self.resp, self._db)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -212,14 +219,14 @@ class Gateway:
     async def _route(self, scope: Scope, receive: Receive, send: Send, call: Call) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == MODELS_PATH and method == "GET":
-            await authenticate(scope, self.redis, self._db)
+            await authenticate(scope, self.resp, self._db)
             await self._list_models(send)
             return
         route = route_for(method, scope["path"])
         call.interface = route.interface
         operation = route.served_by()
         check = call.extra["token"] = TokenCheck(scope)
-        await check.token(self.redis, self._db)
+        await check.token(self.resp, self._db)
         raw = await read_body(receive, self.config.max_body_bytes)
         request = operation.parse(raw, header(scope, b"content-type"), self.config.max_depth)
         model = request.data.get("model")
@@ -248,7 +255,7 @@ class Gateway:
         """
         started = time.monotonic()
         if self.resolver.targets.get(model) is None:
-            await check.confirm_now(self.redis, self._db)
+            await check.confirm_now(self.resp, self._db)
 
         def actor() -> Actor:
             assert check.hit is not None
@@ -280,7 +287,7 @@ class Gateway:
             if slot is not None:
                 await check.confirm(slot.generation, self._db)
             else:
-                await check.confirm_now(self.redis, self._db)
+                await check.confirm_now(self.resp, self._db)
             if target is None:
                 budget = (limits.queue_timeout_s if limits else self.config.wake_wait_s) - (
                     time.monotonic() - started

@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis as AsyncRedis
-
 from models_admin import credentials
 from runtimes.gateway.asgi import Scope, header
 from runtimes.gateway.errors import AuthenticationFailed, PermissionDenied
@@ -39,7 +37,7 @@ class TokenCheck:
         self.hit: Hit | None = credentials.cached_any(self.key)
         self.confirmed = False
 
-    async def token(self, redis: AsyncRedis, db: Db) -> Any:
+    async def token(self, redis: credentials.AsyncReader, db: Db) -> Any:
         """The token row: the cached answer (confirmed later), or one checked now."""
         if self.hit is None:
             await self.confirm(await credentials.generation_async(redis), db)
@@ -61,7 +59,7 @@ class TokenCheck:
         _has_scope(self.hit)
         self.confirmed = True
 
-    async def confirm_now(self, redis: AsyncRedis, db: Db) -> None:
+    async def confirm_now(self, redis: credentials.AsyncReader, db: Db) -> None:
         if not self.confirmed:
             await self.confirm(await credentials.generation_async(redis), db)
 
@@ -71,7 +69,7 @@ def _has_scope(hit: Hit) -> None:
         raise PermissionDenied("this token lacks the 'inference' scope")
 
 
-async def authenticate(scope: Scope, redis: AsyncRedis, db: Db) -> Hit:
+async def authenticate(scope: Scope, redis: credentials.AsyncReader, db: Db) -> Hit:
     """The token's principal and row, checked now; 401 without a valid token, 403 without the scope."""
     check = TokenCheck(scope)
     await check.confirm_now(redis, db)

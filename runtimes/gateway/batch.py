@@ -2,8 +2,9 @@
 
 They are off the response path and need no answer, so instead of one round trip (and
 one asyncio task) each, they are queued and sent by one long-lived task in a single
-pipeline per event-loop turn: a lone request costs one round trip for both its release
-and its usage event; under load, many requests share one.
+write per event-loop turn (on the gateway's pipelined connection, ``resp.py``): a lone
+request costs one round trip for both its release and its usage event; under load, many
+requests share one.
 
 A release must not wait long (it frees a concurrency slot), so nothing here delays on
 purpose: the flusher sends whatever is queued as soon as it runs. A pipeline that fails
@@ -19,20 +20,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis as AsyncRedis
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from runtimes.usage import UsageEvent, publish
+from runtimes.gateway.resp import Command, RespClient, Script
+from runtimes.usage import UsageEvent
 
 log = logging.getLogger(__name__)
 
-ScriptCall = tuple[AsyncScript, list[str], list[Any], Callable[[Any], None] | None]
+ScriptCall = tuple[Script, list[str], list[Any], Callable[[Any], None] | None]
 
 
 class Batcher:
-    def __init__(self, redis: AsyncRedis) -> None:
-        self.redis = redis
+    def __init__(self, resp: RespClient) -> None:
+        self.resp = resp
         self._releases: list[ScriptCall] = []
         self._events: list[UsageEvent] = []
         self._wake = asyncio.Event()
@@ -54,7 +54,7 @@ class Batcher:
             await self._flush()
 
     def release(
-        self, script: AsyncScript, keys: list[str], args: list[Any], then: Callable[[Any], None] | None = None
+        self, script: Script, keys: list[str], args: list[Any], then: Callable[[Any], None] | None = None
     ) -> None:
         """Run ``script`` (a slot release) with the next batch; ``then(result)`` after it."""
         self._releases.append((script, keys, args, then))
@@ -79,16 +79,12 @@ class Batcher:
         while self._releases or self._events:
             releases, self._releases = self._releases, []
             events, self._events = self._events, []
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for script, keys, args, _ in releases:
-                    # EVALSHA straight on the pipeline (the SHA1 is computed locally): registering
-                    # the script there would cost a SCRIPT EXISTS round trip on every execute.
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                publish(pipe, events)
-                results: list[Any] = await pipe.execute(raise_on_error=False)
+            commands: list[Command] = [script.command(keys, args) for script, keys, args, _ in releases]
+            commands += [event.xadd_command() for event in events]
+            results = await self.resp.execute_many(commands)
             for (script, keys, args, then), result in zip(releases, results, strict=False):
                 if isinstance(result, NoScriptError):  # Redis lost its script cache (restart)
-                    result = await script(keys=keys, args=args)  # the script object reloads it
+                    result = await self.resp.evalsha(script, keys, args)  # loads it again
                 if then is not None and not isinstance(result, Exception):
                     then(result)
             for result in results:

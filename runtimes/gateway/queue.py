@@ -34,6 +34,7 @@ from models_admin.credentials import AUTH_GENERATION
 from runtimes.errors import RuntimeBusy
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.errors import QueueTimeout
+from runtimes.gateway.resp import RespClient, Script
 from runtimes.leases import queue_keys
 
 log = logging.getLogger(__name__)
@@ -74,21 +75,32 @@ class Gone(Exception):
 
 
 class Queue:
-    """The process's side of every model's queue: its waiters, its leases, its heartbeat."""
+    """The process's side of every model's queue: its waiters, its leases, its heartbeat.
+
+    Scripts and reads go on ``resp`` (the gateway's pipelined connection); ``redis`` (redis-py)
+    only carries the grant channel's subscription."""
 
     def __init__(
-        self, redis: AsyncRedis, batcher: Batcher, *, ttl_s: float, heartbeat_s: float, poll_s: float
+        self,
+        redis: AsyncRedis,
+        resp: RespClient,
+        batcher: Batcher,
+        *,
+        ttl_s: float,
+        heartbeat_s: float,
+        poll_s: float,
     ) -> None:
         self.redis = redis
+        self.resp = resp
         self.batcher = batcher
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
-        self._enter = redis.register_script(_script("enter"))
-        self._poll = redis.register_script(_script("poll"))
-        self._leave = redis.register_script(_script("leave"))
-        self._release = redis.register_script(_script("release"))
-        self._heartbeat = redis.register_script(_script("heartbeat"))
+        self._enter = Script(_script("enter"))
+        self._poll = Script(_script("poll"))
+        self._leave = Script(_script("leave"))
+        self._release = Script(_script("release"))
+        self._heartbeat = Script(_script("heartbeat"))
         self._waiting: dict[str, tuple[str, asyncio.Future[None]]] = {}  # ticket -> (asset, grant)
         self._queued: set[str] = set()  # the tickets of _waiting that the queue holds
         self._positions: dict[str, int] = {}  # a queued ticket's place in line, as last polled
@@ -121,7 +133,8 @@ class Queue:
         self._waiting[ticket] = (asset_id, grant)  # before the script: its grant may come at once
         try:
             try:
-                state, position, svc_ms, generation = await self._enter(
+                state, position, svc_ms, generation = await self.resp.evalsha(
+                    self._enter,
                     keys=[*queue_keys(asset_id), AUTH_GENERATION],
                     args=[ticket, limits.max_concurrency, limits.max_queue, self.ttl_ms, CHANNEL, asset_id],
                 )
@@ -173,7 +186,7 @@ class Queue:
                     await on_wait(self._positions.get(ticket, position))
         except TimeoutError:
             _, position = await asyncio.shield(self._leave_queue(ticket, asset_id))
-            svc = int(await self.redis.hget(queue_keys(asset_id)[3], "svc_ms") or 0)
+            svc = int(await self.resp.execute("HGET", queue_keys(asset_id)[3], "svc_ms") or 0)
             raise QueueTimeout(
                 f"model {asset_id!r}: no slot within {limits.queue_timeout_s:g}s in its queue",
                 retry_after=_estimate(max(position, 1), limits, svc),
@@ -188,7 +201,9 @@ class Queue:
             raise
 
     async def _leave_queue(self, ticket: str, asset_id: str) -> tuple[int, int]:
-        state, position = await self._leave(keys=queue_keys(asset_id), args=[ticket, CHANNEL, asset_id])
+        state, position = await self.resp.evalsha(
+            self._leave, keys=queue_keys(asset_id), args=[ticket, CHANNEL, asset_id]
+        )
         return int(state), int(position)
 
     def release(self, slot: Slot, service_s: float | None) -> None:
@@ -256,12 +271,14 @@ class Queue:
     async def _renew(self) -> None:
         ids = {**self._held, **{ticket: entry[0] for ticket, entry in self._waiting.items()}}
         for asset_id, group in self._by_asset(ids).items():
-            await self._heartbeat(keys=queue_keys(asset_id), args=[self.ttl_ms, *group])
+            await self.resp.evalsha(self._heartbeat, keys=queue_keys(asset_id), args=[self.ttl_ms, *group])
 
     async def _check_waiters(self) -> None:
         waiting = {ticket: self._waiting[ticket][0] for ticket in self._queued if ticket in self._waiting}
         for asset_id, tickets in self._by_asset(waiting).items():
-            states = await self._poll(keys=queue_keys(asset_id), args=[CHANNEL, asset_id, *tickets])
+            states = await self.resp.evalsha(
+                self._poll, keys=queue_keys(asset_id), args=[CHANNEL, asset_id, *tickets]
+            )
             for ticket, state, position in zip(tickets, states[::2], states[1::2], strict=True):
                 entry = self._waiting.get(ticket)
                 if entry is None or entry[1].done():

@@ -22,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from runtimes.gateway.batch import Batcher
 from runtimes.gateway.queue import Limits, Queue, Slot
+from runtimes.gateway.resp import RespClient
 from runtimes.leases import Leases, queue_keys
 from tests.conftest import child_env
 from tests.fakes.metered import Meter, MeteredRuntime
@@ -39,14 +40,14 @@ def test_two_processes_share_one_first_come_first_served_line(redis_client: Any)
     async def scenario() -> list[int]:
         processes = []
         for _ in range(2):
-            client = AsyncRedis.from_url(settings.REDIS_URL)
-            batcher = Batcher(client)
+            client, resp = AsyncRedis.from_url(settings.REDIS_URL), RespClient(settings.REDIS_URL)
+            batcher = Batcher(resp)
             batcher.start()
-            queue = Queue(client, batcher, ttl_s=8, heartbeat_s=2, poll_s=0.5)
+            queue = Queue(client, resp, batcher, ttl_s=8, heartbeat_s=2, poll_s=0.5)
             queue.start()
-            processes.append((client, batcher, queue))
+            processes.append((client, resp, batcher, queue))
         limits = Limits(max_concurrency=1, max_queue=20, queue_timeout_s=30)
-        first, second = processes[0][2], processes[1][2]
+        first, second = processes[0][3], processes[1][3]
         holder = await first.admit("line", limits, on_wait=None, keepalive_s=5)
         order: list[int] = []
 
@@ -63,9 +64,10 @@ def test_two_processes_share_one_first_come_first_served_line(redis_client: Any)
                 await asyncio.sleep(0.005)
         first.release(holder, 0.01)
         await asyncio.wait_for(asyncio.gather(*waiters), 30)
-        for client, batcher, queue in processes:
+        for client, resp, batcher, queue in processes:
             await queue.stop()
             await batcher.stop()
+            await resp.aclose()
             await client.aclose()
         return order
 

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> None:
         help="processes (default: HUB_GATEWAY_WORKERS, one per CPU core)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     args = parser.parse_args(argv)
     workers = settings.HUB_GATEWAY_WORKERS if args.workers is None else args.workers
     if workers < 1:

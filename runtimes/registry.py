@@ -8,6 +8,8 @@ which capability protocols it implements. Adding a kind is adding its class to
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +45,7 @@ def adapter_class(kind: str) -> type[HttpAdapter]:
     return _ADAPTERS[kind]
 
 
+@functools.cache  # classes and protocols are fixed; a structural check is slow (the gateway asks per request)
 def capabilities_of_class(cls: type) -> frozenset[str]:
     """Capability names whose protocol ``cls`` implements (checked structurally)."""
     return frozenset(name for name, protocol in CAPABILITY_PROTOCOLS if issubclass(cls, protocol))

@@ -45,12 +45,12 @@ def adapter_class(kind: str) -> type[HttpAdapter]:
     return _ADAPTERS[kind]
 
 
-@functools.cache  # classes and protocols are fixed; a structural check is slow (the gateway asks per request)
 def capabilities_of_class(cls: type) -> frozenset[str]:
     """Capability names whose protocol ``cls`` implements (checked structurally)."""
     return frozenset(name for name, protocol in CAPABILITY_PROTOCOLS if issubclass(cls, protocol))
 
 
+@functools.cache  # kinds are fixed; a structural check is slow (the gateway asks per request)
 def capabilities_of(kind: str) -> frozenset[str]:
     """Capability names the kind's adapter implements; ``KeyError`` for an unknown kind."""
     return capabilities_of_class(adapter_class(kind))

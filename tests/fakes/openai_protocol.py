@@ -81,6 +81,9 @@ class OpenAIHandler(FakeHandler):
             chunk = {**base, "object": "chat.completion.chunk"}
 
             def event(payload: Any) -> None:
+                pace = self.state.extra.get("pace")  # a test lets events out one by one
+                if pace is not None:
+                    pace.acquire(timeout=30)
                 data = payload if isinstance(payload, str) else json.dumps(payload)
                 self.write_chunk(f"data: {data}\n\n".encode())
                 if self.state.chunk_delay:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -47,6 +50,36 @@ def test_it_streams_chat(hub: Any, llama: Any, make_live: Any, make_token: Any, 
     [event] = usage_events()
     assert event["completion_tokens"] == "3"
     assert int(event["prompt_tokens"]) > 0
+
+
+def test_each_event_reaches_the_client_as_the_runtime_sends_it(
+    hub: Any, llama: Any, make_live: Any, make_token: Any
+) -> None:
+    """Events are relayed one for one as they arrive: the runtime sends the next only once the
+    client has the previous one (a gateway that held any back would leave this test waiting)."""
+    make_live(llm_document("chat-paced", llama.url))
+    pace = threading.Semaphore(0)
+    llama.state.extra["pace"] = pace
+    body = {
+        "model": "chat-paced",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 3,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {make_token()}"}
+    seen = []
+    with httpx.stream("POST", hub.url + "/v1/chat/completions", json=body, headers=headers, timeout=30) as r:
+        events = (line for line in r.iter_lines() if line.startswith("data: "))
+        for _ in range(7):  # role, 3 tokens, finish, usage, [DONE]
+            pace.release()
+            seen.append(next(events))
+        assert list(events) == []
+    tokens = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in seen[1:4]]
+    assert tokens == ["tok0 ", "tok1 ", "tok2 "]
+    assert json.loads(seen[5][6:])["usage"]["completion_tokens"] == 3
+    assert seen[-1] == "data: [DONE]"
+    assert all(json.loads(e[6:])["model"] == "chat-paced" for e in seen[:-1])
 
 
 def test_it_passes_usage_through_when_the_client_asks(

@@ -9,7 +9,6 @@ which capability protocols it implements. Adding a kind is adding its class to
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 from typing import Any
 

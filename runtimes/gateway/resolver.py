@@ -12,6 +12,7 @@ with the test).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -37,16 +38,22 @@ class Resolver:
         self.poll_s = poll_s
         # One poll per (event loop, model): a future belongs to the loop that made it.
         self._waits: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Target]] = {}
+        # A change announced for a model being polled (it runs now, say) starts its next look at once.
+        self._nudges: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Event] = {}
         self._retry_after: dict[str, float] = {}
 
     def forget(self, key: str) -> None:
-        """Drop what is cached for an asset id (or everything for ``*``)."""
+        """Drop what is cached for an asset id (or everything for ``*``); a poll waiting for that
+        model looks again at once."""
         if key == ALL:
             self.targets.clear()
             self.policies.clear()
         else:
             self.targets.pop(key)
             self.policies.pop(key)
+        for (loop, model), nudge in list(self._nudges.items()):
+            if key in (ALL, model) and not loop.is_closed():
+                loop.call_soon_threadsafe(nudge.set)
 
     def waiting(self) -> int:
         """How many shared polls are in flight (for tests and diagnostics)."""
@@ -99,19 +106,28 @@ class Resolver:
             waiter.exception()  # read here: every caller may have stopped waiting before it ended
 
     async def _poll(self, model: str, db: Db, window_s: float) -> Target:
-        """Poll until the (already woken) model runs; errors other than loading end it."""
+        """Poll until the (already woken) model runs, every ``poll_s`` and whenever a change to
+        it is announced; errors other than loading end it."""
         deadline = time.monotonic() + window_s
-        while True:
-            await asyncio.sleep(self.poll_s)
-            try:
-                target: Target = await db(lambda: inspect(model, None, wake=False))
-            except ModelLoading as exc:
-                self._retry_after[model] = exc.retry_after or DEFAULT_RETRY_AFTER_S
-                if time.monotonic() >= deadline:
-                    raise
-                continue
-            self.targets.put(model, target)
-            return target
+        key = (asyncio.get_running_loop(), model)
+        nudge = self._nudges[key] = asyncio.Event()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudge.wait(), self.poll_s)
+                nudge.clear()
+                try:
+                    target: Target = await db(lambda: inspect(model, None, wake=False))
+                except ModelLoading as exc:
+                    self._retry_after[model] = exc.retry_after or DEFAULT_RETRY_AFTER_S
+                    if time.monotonic() >= deadline:
+                        raise
+                    continue
+                self.targets.put(model, target)
+                return target
+        finally:
+            if self._nudges.get(key) is nudge:
+                del self._nudges[key]
 
     def limits(self, asset_id: str) -> Limits | None:
         """The queueing policy of a live asset (cached); 404 / 409 errors like resolve.

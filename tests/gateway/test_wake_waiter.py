@@ -48,3 +48,40 @@ def test_a_wake_that_fails_after_every_caller_gave_up_reports_no_unretrieved_exc
 
     reported = asyncio.run(scenario())
     assert [context["message"] for context in reported] == []
+
+
+def test_a_waiting_request_gets_the_model_as_soon_as_its_change_is_announced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared poll looks again when the model's change is announced (``forget``), not only
+    every ``poll_s``: here ``poll_s`` is longer than the caller waits, so only the announcement
+    can answer it."""
+    running = False
+
+    def inspect(model: str, interface: str | None, *, wake: bool, actor: Any = None) -> Any:
+        if not running:
+            raise ModelLoading(f"model {model!r} is starting", retry_after=1)
+        return "the target"
+
+    monkeypatch.setattr(resolver_module, "inspect", inspect)
+
+    async def scenario() -> Any:
+        nonlocal running
+        resolver = Resolver(ttl_s=5.0, poll_s=600.0)
+
+        async def db(fn: Any) -> Any:
+            return fn()
+
+        waiting = asyncio.ensure_future(
+            resolver.resolve("waking", None, db=db, actor=lambda: None, wait_s=30)
+        )
+        while not resolver.waiting():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the poll sleeps now
+        running = True
+        resolver.forget("waking")  # what the gateway's listener does when the change is announced
+        return await asyncio.wait_for(waiting, 30)
+
+    target, just_started = asyncio.run(scenario())
+    assert target == "the target"
+    assert just_started

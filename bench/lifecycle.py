@@ -126,7 +126,7 @@ def free_port() -> int:
 
 
 def start_hub(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The hub (uvicorn serving hub.asgi) on a free port, on the bench's database and Redis."""
+    """The hub (``python -m hub.serve``, one process) on a free port, on the bench's database and Redis."""
     port = free_port()
     env = {
         **os.environ,
@@ -138,8 +138,8 @@ def start_hub(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     }
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "uvicorn", "hub.asgi:application", "--port", str(port)),
-            *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
+            *(sys.executable, "-m", "hub.serve", "--port", str(port), "--workers", "1"),
+            *("--log-level", "warning"),
         ],
         cwd=REPO,
         env=env,

@@ -61,7 +61,7 @@ def free_port() -> int:
 
 
 def serve(database: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The hub on a free port, on the bench's database (uvicorn, one worker, as in production)."""
+    """The hub on a free port, on the bench's database (``python -m hub.serve``, one process)."""
     port = free_port()
     db_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     env = {
@@ -74,8 +74,8 @@ def serve(database: str) -> tuple[subprocess.Popen[bytes], str]:
     }
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "uvicorn", "hub.asgi:application", "--port", str(port)),
-            *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
+            *(sys.executable, "-m", "hub.serve", "--port", str(port), "--workers", "1"),
+            *("--log-level", "warning"),
         ],
         cwd=ROOT,
         env=env,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -116,6 +117,10 @@ class Gateway:
             self.recorder = Recorder(self.batcher, self._spawn, self._db, config.mark_request_every_s)
             self.invalidator = Invalidator(self.redis, self._invalidate)
             self.invalidator.start()
+            # What is loaded by now (Django, the app, the pools) lives as long as the process:
+            # keep it out of the cyclic collector's full passes, which would walk it all.
+            gc.collect()
+            gc.freeze()
             self._started = True
 
     async def shutdown(self) -> None:

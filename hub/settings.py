@@ -219,6 +219,10 @@ LOGGING = {
 # it from django.conf.settings (docs/architecture.md, "Add a setting"). Each also accepts
 # <NAME>_FILE (hub/env.py).
 
+# Serving. Processes serving the web port (Hub-UI, API, gateway): `up` and the image (hub/serve.py).
+# Limits hold across them (Redis); default: one per CPU core.
+HUB_GATEWAY_WORKERS = env_int("HUB_GATEWAY_WORKERS", os.cpu_count() or 1)
+
 # Governance. Single-admin installs only: lets the author approve their own revision (the UI warns).
 HUB_ALLOW_SELF_APPROVAL = env_bool("HUB_ALLOW_SELF_APPROVAL", False)
 
@@ -251,9 +255,6 @@ HUB_GATEWAY_WAKE_WAIT_S = env_float("HUB_GATEWAY_WAKE_WAIT_S", 30.0)
 HUB_GATEWAY_CACHE_TTL_S = env_float("HUB_GATEWAY_CACHE_TTL_S", 60.0)
 HUB_GATEWAY_READ_TIMEOUT_S = env_float("HUB_GATEWAY_READ_TIMEOUT_S", 300.0)
 HUB_GATEWAY_REDIS_CONNECTIONS = env_int("HUB_GATEWAY_REDIS_CONNECTIONS", 256)
-# Processes serving the web port (Hub-UI, API, gateway): `up` and the image (hub/serve.py).
-# Limits hold across them (Redis); default: one per CPU core.
-HUB_GATEWAY_WORKERS = env_int("HUB_GATEWAY_WORKERS", os.cpu_count() or 1)
 
 # Usage metrics (runtimes/metrics/): per-minute rollups kept this many days, folded this often.
 HUB_USAGE_RETENTION_DAYS = env_int("HUB_USAGE_RETENTION_DAYS", 30)

@@ -149,7 +149,7 @@ class Upstreams:
         try:
             if response.status_code >= 400:
                 await response.aread()
-                raise error_from_response(response.as_httpx())
+                raise error_from_response(as_httpx(response))
             yield response
         finally:
             await asyncio.shield(response.aclose())
@@ -174,6 +174,13 @@ class Upstreams:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             call.response_done = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def as_httpx(response: Response) -> httpx.Response:
+    """A read answer as an ``httpx.Response``, for the code that names upstream errors."""
+    headers = list(response.headers.items())
+    request = httpx.Request("POST", response.url)
+    return httpx.Response(response.status_code, headers=headers, content=response.content, request=request)
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -139,15 +139,6 @@ class Response:
         else:
             await conn.abort()
 
-    def as_httpx(self) -> httpx.Response:
-        """The answer (read) as an ``httpx.Response``, for the code that names upstream errors."""
-        return httpx.Response(
-            self.status_code,
-            headers=list(self.headers.items()),
-            content=self.content,
-            request=httpx.Request("POST", self.url),
-        )
-
 
 def _ends_at_close(headers: dict[str, str]) -> bool:
     return "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "").lower()

@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import child_env
-from tests.test_up import free_port
+from tests.test_up import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,16 +23,6 @@ def children(pid: int) -> set[int]:
         ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
     ).stdout
     return {int(line.split()[0]) for line in out.splitlines() if "spawn_main" in line}
-
-
-def wait_for(condition, what: str, timeout: float = 90.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ready(port: int) -> bool:
@@ -57,16 +46,17 @@ def test_the_web_port_is_served_by_hub_gateway_workers_processes_and_a_dead_one_
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: ready(port) and len(children(proc.pid)) == 2, "two serving processes")
+        wait_until(lambda: ready(port) and len(children(proc.pid)) == 2, "two serving processes", log)
         first = children(proc.pid)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        replaced = wait_for(
+        replaced = wait_until(
             lambda: (now := children(proc.pid)) and len(now) == 2 and victim not in now and now,
             "the killed process replaced",
+            log,
         )
         assert first - {victim} < replaced
-        wait_for(lambda: ready(port), "serving again")
+        wait_until(lambda: ready(port), "serving again", log)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

@@ -190,6 +190,16 @@ def test_429_only_when_the_queue_is_full_and_503_when_the_wait_runs_out(
     assert sorted(r.status_code for r in answers) == [200, 503, 503]
 
 
+def hold_the_slot(hub: Any, llama: Any, model: str, token: str) -> tuple[threading.Event, threading.Thread]:
+    """A request that holds ``model``'s one slot (its runtime waits for the gate) in a thread."""
+    gate = threading.Event()
+    llama.state.gate = gate
+    holder = threading.Thread(target=post, args=(hub, "/v1/chat/completions", token, chat_body(model, "first")))
+    holder.start()
+    wait_for(lambda: llama.state.inflight == 1)
+    return gate, holder
+
+
 def test_a_streamed_request_that_waits_gets_sse_comments_then_its_answer(
     hub: Any, llama: Any, make_live: Any, make_token: Any, monkeypatch: Any, redis_client: Any
 ) -> None:
@@ -197,14 +207,8 @@ def test_a_streamed_request_that_waits_gets_sse_comments_then_its_answer(
 
     monkeypatch.setattr(gateway, "_config", dataclasses.replace(gateway.config, queue_keepalive_s=0.1))
     make_live(llm_document("q-sse", llama.url, policy={"max_concurrency": 1}))
-    gate = threading.Event()
-    llama.state.gate = gate
     token = make_token()
-    holder = threading.Thread(
-        target=post, args=(hub, "/v1/chat/completions", token, chat_body("q-sse", "first"))
-    )
-    holder.start()
-    wait_for(lambda: llama.state.inflight == 1)
+    gate, holder = hold_the_slot(hub, llama, "q-sse", token)
     body = chat_body("q-sse", "second", stream=True, max_tokens=2)
     with httpx.stream(
         "POST",
@@ -234,14 +238,8 @@ def test_a_waiting_streams_comments_follow_its_place_in_line(
     monkeypatch.setattr(gateway, "_config", dataclasses.replace(gateway.config, queue_keepalive_s=0.1))
     monkeypatch.setattr(gateway.queue, "poll_s", 0.05)
     make_live(llm_document("q-place", llama.url, policy={"max_concurrency": 1}))
-    gate = threading.Event()
-    llama.state.gate = gate
     token = make_token()
-    holder = threading.Thread(
-        target=post, args=(hub, "/v1/chat/completions", token, chat_body("q-place", "first"))
-    )
-    holder.start()
-    wait_for(lambda: llama.state.inflight == 1)
+    gate, holder = hold_the_slot(hub, llama, "q-place", token)
     headers = {"Authorization": f"Bearer {token}"}
     url = hub.url + "/v1/chat/completions"
     with httpx.Client(timeout=30) as client:

@@ -194,7 +194,9 @@ def hold_the_slot(hub: Any, llama: Any, model: str, token: str) -> tuple[threadi
     """A request that holds ``model``'s one slot (its runtime waits for the gate) in a thread."""
     gate = threading.Event()
     llama.state.gate = gate
-    holder = threading.Thread(target=post, args=(hub, "/v1/chat/completions", token, chat_body(model, "first")))
+    holder = threading.Thread(
+        target=post, args=(hub, "/v1/chat/completions", token, chat_body(model, "first"))
+    )
     holder.start()
     wait_for(lambda: llama.state.inflight == 1)
     return gate, holder

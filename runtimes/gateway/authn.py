@@ -38,11 +38,11 @@ class TokenCheck:
         self.confirmed = False
 
     async def token(self, redis: credentials.AsyncReader, db: Db) -> Any:
-        """The token row: the cached answer (confirmed later), or one checked now."""
-        if self.hit is None:
+        """The token row: the cached answer (confirmed later), or one checked now (also when the
+        cached answer lacks the scope: the owner's role may have changed since)."""
+        if self.hit is None or not self.hit[0].has_scope("inference"):
             await self.confirm(await credentials.generation_async(redis), db)
         assert self.hit is not None
-        _has_scope(self.hit)
         return self.hit[1]
 
     async def confirm(self, generation: int | None, db: Db) -> None:

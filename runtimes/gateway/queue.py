@@ -126,7 +126,8 @@ class Queue:
         self, asset_id: str, limits: Limits, *, on_wait: OnWait | None, keepalive_s: float
     ) -> Slot:
         """A slot of ``asset_id``: at once, or after waiting in line (calling ``on_wait(position)``
-        every ``keepalive_s`` with its place in line as last polled, 1 = next). Raises ``RuntimeBusy`` (queue full) or ``QueueTimeout``."""
+        every ``keepalive_s`` with its place in line as last polled, 1 = next). Raises
+        ``RuntimeBusy`` (queue full) or ``QueueTimeout``."""
         started = time.monotonic()
         ticket = secrets.token_urlsafe(16)
         grant: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -4,13 +4,15 @@ load at one concurrency, and py-spy sampling the hub meanwhile.
 Usage: ``DATABASE_URL=… REDIS_URL=… uv run python bench/gateway_profile.py [--concurrency 32]
 [--seconds 15] [--out var/profile]``; needs ``py-spy`` on PATH (``uv tool install py-spy``).
 Writes ``<out>.txt`` (collapsed stacks, for flame graphs) and prints the functions with the
-most samples, their own and with what they call.
+most samples, their own and with what they call; the last line is one JSON object with the
+run's figures (CPU per request while sampled: py-spy's reads cost the hub a little).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import subprocess
@@ -115,6 +117,15 @@ def main() -> None:
     finally:
         for proc in (hub, fake):
             rig.stop(proc)
+    figures = {
+        "concurrency": args.concurrency,
+        "requests": result.requests,
+        "rps": round(result.rps, 1),
+        "user_cpu_us_per_request": round(user, 1),
+        "system_cpu_us_per_request": round(system, 1),
+        "profile": str(out),
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def test_the_demo_chats_and_embeds_through_the_openai_sdk_and_nothing_is_failed(
         assert ObservedState.FAILED not in states.values(), states
         assert len(plan) > 1
     finally:
+        workers.stop()  # first: a worker would restart the runtime stopped below, after the test
         launcher = Launcher(lifecycle_settings)
         for handle in launcher.recorded().values():
             with contextlib.suppress(Exception):

@@ -129,7 +129,10 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Actor | 
         raise NoRuntime(f"model {asset_id!r} has no runtime bound")
     binding = RuntimeBinding.from_document(live["runtime"])
     state = _runtime_state(asset)
+    desired = str((live.get("lifecycle") or {}).get("desired") or "")
     if state is None:
+        if desired == "stopped":  # never started: as /v1/models says, not served, not woken
+            raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
         if binding.base_url:  # an external runtime the lifecycle does not track (yet)
             return target_of(asset, binding.base_url, None)
         if wake:
@@ -139,7 +142,6 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Actor | 
     base_url = state.base_url or binding.base_url or ""
     if observed == RUNNING and base_url:
         return target_of(asset, base_url, None)  # the catalog's context_length
-    desired = str((live.get("lifecycle") or {}).get("desired") or "")
     if desired == "stopped":
         raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
     if observed == "failed":

@@ -156,6 +156,21 @@ def test_models_lists_only_the_assets_a_request_can_be_served_by(
     assert (models["listed-embedder"].model_extra or {})["hub"]["interfaces"] == ["embedding-runtime"]
 
 
+def test_a_never_started_model_an_operator_stopped_is_not_served_though_it_has_an_address(
+    hub: Any, llama: Any, make_live: Any, make_token: Any
+) -> None:
+    make_live(llm_document("stopped-here", llama.url, lifecycle={"desired": "stopped"}), state=None)
+    openai_client = client(hub, make_token())
+    assert "stopped-here" not in [m.id for m in openai_client.models.list()]
+    served = llama.state.requests
+    with pytest.raises(openai.ConflictError) as refused:
+        openai_client.chat.completions.create(
+            model="stopped-here", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert refused.value.code == "model_stopped"
+    assert llama.state.requests == served
+
+
 def test_a_chat_answer_names_the_asset_not_the_upstream_model(
     hub: Any, llama: Any, make_live: Any, make_token: Any
 ) -> None:

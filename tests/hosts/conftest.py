@@ -109,6 +109,8 @@ class Cluster:
         return {key for key, handle in launcher.recorded().items() if launcher.is_alive(handle)}
 
     def stop_all(self) -> None:
+        """Stop the workers, then the runtimes they launched (which outlive a worker by design)."""
+        hosts = list(self.capacity)
         for host in list(self.procs):
             proc = self.procs.pop(host)
             with contextlib.suppress(ProcessLookupError):
@@ -118,6 +120,11 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for host in hosts:
+            launcher = Launcher(str(self.runtime_dir(host)))
+            for handle in launcher.recorded().values():
+                with contextlib.suppress(Exception):
+                    launcher.stop(handle, grace_s=5)
 
 
 @pytest.fixture(scope="module")

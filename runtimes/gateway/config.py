@@ -25,7 +25,6 @@ def from_setting(read: Callable[[], Any]) -> Any:
 class GatewayConfig:
     redis_url: str = from_setting(lambda: settings.REDIS_URL)
     wake_wait_s: float = from_setting(lambda: settings.HUB_GATEWAY_WAKE_WAIT_S)
-    wake_poll_s: float = 0.25
     target_ttl_s: float = from_setting(lambda: settings.HUB_GATEWAY_CACHE_TTL_S)
     connect_timeout_s: float = 5.0
     read_timeout_s: float = from_setting(lambda: settings.HUB_GATEWAY_READ_TIMEOUT_S)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -24,7 +24,7 @@ from runtimes.adapters._http import HttpAdapter, error_from_response
 from runtimes.binding import RuntimeBinding
 from runtimes.gateway.asgi import Call, Send, send_json
 from runtimes.gateway.config import GatewayConfig
-from runtimes.gateway.jsonbody import answer_model, usage_of
+from runtimes.gateway.jsonbody import Body, answer_model, usage_of
 from runtimes.gateway.resolve import Target
 from runtimes.gateway.sse import relay
 from runtimes.gateway.wire import Pool, Response
@@ -174,6 +174,10 @@ class Upstreams:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             call.response_done = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+# How an operation serves a request (``operations.py``), given the process's upstreams.
+Serve = Callable[[Upstreams, Send, Call, Target, Body], Awaitable[None]]
 
 
 def as_httpx(response: Response) -> httpx.Response:

@@ -8,19 +8,15 @@ field), and serves the request through the target's adapter (``serve_llm``, ``se
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from runtimes.gateway import serve_llm, serve_more
-from runtimes.gateway.asgi import Call, Send
 from runtimes.gateway.errors import BadRequest
 from runtimes.gateway.formdata import FormBody, Part
-from runtimes.gateway.forward import Upstreams
+from runtimes.gateway.forward import Serve
 from runtimes.gateway.jsonbody import Body, RequestBody
-from runtimes.gateway.resolve import Target
-
-Serve = Callable[[Upstreams, Send, Call, Target, Body], Awaitable[None]]
 
 
 def _json(raw: bytes, content_type: str | None, max_depth: int) -> Body:

@@ -22,7 +22,7 @@ from runtimes.adapters._openai_more import (
     OpenAITranscription,
 )
 from runtimes.gateway.asgi import Call, Send, send_body, send_json
-from runtimes.gateway.forward import Upstreams, in_thread
+from runtimes.gateway.forward import Serve, Upstreams, in_thread
 from runtimes.gateway.jsonbody import Body
 from runtimes.gateway.resolve import Target
 from runtimes.gateway.serve_llm import not_served
@@ -32,7 +32,6 @@ from runtimes.protocols.speech_to_text import SpeechToTextRuntime, Transcription
 from runtimes.protocols.tts import SpeechRequest, TTSRuntime
 
 Native = Callable[[Any, Send, Call, Body], Awaitable[None]]
-Serve = Callable[[Upstreams, Send, Call, Target, Body], Awaitable[None]]
 
 
 def served(path: str, speaks: type, implements: type, native: Native, *, passthrough: bool = False) -> Serve:

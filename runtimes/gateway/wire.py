@@ -135,7 +135,7 @@ class Response:
         self._closed = True
         conn = self._conn
         if self.complete and self.keep_alive and self._error is None:
-            conn.done(self)
+            conn.done()
         else:
             await conn.abort()
 
@@ -238,7 +238,7 @@ class Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def done(self, response: Response) -> None:
+    def done(self) -> None:
         self.response = None
         self.resume()
         self.pool.put_back(self)

@@ -33,6 +33,7 @@ from runtimes.gateway.errors import (
 )
 from runtimes.gateway.queue import Limits
 from runtimes.lifecycle import InvalidTransition, do_wake_asset, retry_after_estimate
+from runtimes.registry import is_managed
 
 RUNNING = "running"
 WAKEABLE = frozenset({"stopped", "sleeping", "unreachable"})  # unreachable: placed afresh
@@ -131,7 +132,7 @@ def inspect(asset_id: str, interface: str | None, *, wake: bool, actor: Actor | 
     state = _runtime_state(asset)
     desired = str((live.get("lifecycle") or {}).get("desired") or "")
     if state is None:
-        if desired == "stopped":  # never started: as /v1/models says, not served, not woken
+        if desired == "stopped" and is_managed(binding.kind):  # never started: as /v1/models says
             raise ModelStopped(f"model {asset_id!r} is stopped by an operator")
         if binding.base_url:  # an external runtime the lifecycle does not track (yet)
             return target_of(asset, binding.base_url, None)

@@ -156,7 +156,7 @@ def test_models_lists_only_the_assets_a_request_can_be_served_by(
     assert (models["listed-embedder"].model_extra or {})["hub"]["interfaces"] == ["embedding-runtime"]
 
 
-def test_a_never_started_model_an_operator_stopped_is_not_served_though_it_has_an_address(
+def test_a_never_started_managed_model_an_operator_stopped_is_not_served_though_it_has_an_address(
     hub: Any, llama: Any, make_live: Any, make_token: Any
 ) -> None:
     make_live(llm_document("stopped-here", llama.url, lifecycle={"desired": "stopped"}), state=None)
@@ -169,6 +169,17 @@ def test_a_never_started_model_an_operator_stopped_is_not_served_though_it_has_a
         )
     assert refused.value.code == "model_stopped"
     assert llama.state.requests == served
+    # An external runtime the hub routes to but does not start is served whatever its desired state.
+    external = {"kind": "openai-compatible", "model": "fake-llama.gguf", "base_url": llama.url + "/v1"}
+    make_live(
+        llm_document("external-here", llama.url, lifecycle={"desired": "stopped"}, runtime=external),
+        state=None,
+    )
+    assert "external-here" in [m.id for m in openai_client.models.list()]
+    answer = openai_client.chat.completions.create(
+        model="external-here", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+    )
+    assert answer.model == "external-here"
 
 
 def test_a_chat_answer_names_the_asset_not_the_upstream_model(

@@ -1,14 +1,17 @@
 """Gateway overhead, measured side by side in one run on this machine.
 
-Starts a fake llama-server (``tests.fakes.llama_cpp``), a slow one for the queue, and the hub
+Needs ``wrk`` and ``nginx`` (``apt-get install wrk nginx-light``). Starts a canned
+llama-server (``bench/canned.py``: nginx with a fixed answer, so the upstream is not what
+saturates), a slow Python fake for the queue (``tests.fakes.llama_cpp``) and the hub
 (``python -m hub.serve``: one process, and a second hub with ``--gateway-workers`` processes)
-as subprocesses, registers approved, running assets behind the
-fakes and an API token; with ``--peer litellm`` also LiteLLM's proxy (pinned, through
-``uvx``: zero prices, no database, one worker) in front of the same fake. Load comes from
-``bench/loadgen.py``: aiohttp on uvloop in ``--processes`` processes, so the generator is not
-what saturates (checked: the direct throughput must be >= 10x the proxied one, else a warning
-and ``generator_bound: true``). Each measurement is repeated ``--repeat`` times, the targets
-taking turns, and reported as the median with its range (min..max):
+as subprocesses, registers approved, running assets behind them and an API token; with
+``--peer litellm`` also LiteLLM's proxy (pinned, through ``uvx``: zero prices, no database,
+one worker) in front of the same upstream. Whole answers are timed by ``wrk`` (C, a few
+microseconds per request: ``bench/wrk.py``), streams by ``bench/loadgen.py`` (aiohttp on uvloop
+in ``--processes`` processes, reading each chunk). The direct throughput must be >= 10x the
+proxied one, else a warning and ``generator_bound: true``. Each measurement is repeated
+``--repeat`` times, the targets taking turns, and reported as the median with its range
+(min..max):
 
 - latency at concurrency 1 and 32, non-streamed and streamed (time to first content chunk):
   p50 and p99 per target and what the gateway (and the peer) add to the direct figure;
@@ -50,19 +53,26 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("HUB_DEV", "1")  # a dev run on this machine: plain HTTP, a local secret key
 
+from bench import canned, wrk  # noqa: E402
 from bench import gateway_rig as rig  # noqa: E402
 from bench.gateway_cases import CHAT, lease_latency, queued_case, resolve_case  # noqa: E402
-from bench.gateway_report import Figures, pct  # noqa: E402
-from bench.loadgen import Job, LoadPool, tree_cpu_ns  # noqa: E402
+from bench.gateway_report import Figures  # noqa: E402
+from bench.loadgen import Job, LoadPool, Result, tree_cpu_ns  # noqa: E402
 
 # The idle path's reference: the same requests a fraction of a second apart.
 SPACED_S = 0.3
 
 
 def chat_job(target: rig.Target, concurrency: int, seconds: float, stream: bool) -> Job:
-    body = json.dumps({"model": target.model, **CHAT, **({"stream": True} if stream else {})}).encode()
-    url = target.url + "/v1/chat/completions"
+    model = (target.stream_model or target.model) if stream else target.model
+    body = json.dumps({"model": model, **CHAT, **({"stream": True} if stream else {})}).encode()
+    url = ((target.stream_url or target.url) if stream else target.url) + "/v1/chat/completions"
     return Job(url, body, target.headers, concurrency=concurrency, seconds=seconds, stream=stream)
+
+
+def drive(pool: LoadPool, job: Job) -> Result:
+    """Whole answers from wrk; streams (time to the first content chunk) from the pool."""
+    return pool.run(job) if job.stream else wrk.run(job)
 
 
 def measure(
@@ -75,15 +85,15 @@ def measure(
     for r in range(repeat):
         for target in targets[r % len(targets) :] + targets[: r % len(targets)]:
             own0, up0 = tree_cpu_ns(target.pid), tree_cpu_ns(upstream_pid)
-            res = pool.run(job_for[target.name])
+            res = drive(pool, job_for[target.name])
             time.sleep(0.2)  # let the post-response work (usage, lease release) finish
             own, up = tree_cpu_ns(target.pid) - own0, tree_cpu_ns(upstream_pid) - up0
-            if res.errors or not res.latencies_ms:
-                raise RuntimeError(f"{target.name}: {res.errors} errors, {len(res.latencies_ms)} answers")
+            if res.errors or not res.requests:
+                raise RuntimeError(f"{target.name}: {res.errors} errors, {res.requests} answers")
             runs[target.name].append(
                 {
-                    "p50": pct(res.latencies_ms, 50),
-                    "p99": pct(res.latencies_ms, 99),
+                    "p50": res.p50_ms,
+                    "p99": res.p99_ms,
                     "rps": res.rps,
                     "cpu": own / res.requests / 1000,
                     "upstream_cpu": up / res.requests / 1000,
@@ -134,45 +144,49 @@ def main() -> None:
     parser.add_argument("--queued-seconds", type=float, default=10.0, help="per side of the queued case")
     args = parser.parse_args()
 
+    missing = [what for what, ok in (("wrk", wrk.available()), ("nginx", canned.available())) if not ok]
+    if missing:
+        sys.exit(f"bench/gateway.py needs {' and '.join(missing)}: apt-get install wrk nginx-light")
     ports = rig.Ports(args.port_base)
     fake_port, slow_port, hub_port, peer_port = ports.take(), ports.take(), ports.take(), ports.take()
-    multi_port = ports.take()
-    fake = rig.start_fake(fake_port, "bench.gguf")
+    multi_port, sse_port = ports.take(), ports.take()
+    fake, nginx_dir = canned.start(fake_port, sse_port)
     slow = rig.start_fake(slow_port, "slow.gguf", args.service_ms / 1000)
     fake_url, slow_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{slow_port}"
-    hub_url = f"http://127.0.0.1:{hub_port}"
+    sse_url, hub_url = f"http://127.0.0.1:{sse_port}", f"http://127.0.0.1:{hub_port}"
     hub = peer = multi = None
     peer_dir: Path | None = None
     figures = Figures()
     try:
-        rig.wait_http(fake_url + "/health")
-        rig.wait_http(slow_url + "/health")
-        token = rig.setup_catalog(fake_url, slow_url)
+        for url in (fake_url, sse_url, slow_url):
+            rig.wait_http(url + "/health", proc=fake if url != slow_url else slow)
+        token = rig.setup_catalog(fake_url, slow_url, sse_url)
         hub = rig.start_hub(hub_port)
         rig.wait_http(hub_url + "/api/v1/ping", proc=hub)
         auth = {"Authorization": f"Bearer {token}"}
+        hub_models = {"model": rig.ASSET, "stream_model": rig.STREAM_ASSET}
         targets = [
-            rig.Target("direct", fake_url, "bench.gguf", fake.pid),
-            rig.Target("gateway", hub_url, rig.ASSET, hub.pid, auth),
+            rig.Target("direct", fake_url, canned.MODEL, fake.pid, stream_url=sse_url),
+            rig.Target("gateway", hub_url, pid=hub.pid, headers=auth, **hub_models),
         ]
         if args.gateway_workers > 1:  # the same hub in N processes (CPU: all of them)
             multi = rig.start_hub(multi_port, args.gateway_workers)
             multi_url = f"http://127.0.0.1:{multi_port}"
             rig.wait_http(multi_url + "/api/v1/ping", proc=multi)
             name = f"gateway_{args.gateway_workers}p"
-            targets.append(rig.Target(name, multi_url, rig.ASSET, multi.pid, auth))
+            targets.append(rig.Target(name, multi_url, pid=multi.pid, headers=auth, **hub_models))
         if args.peer == "litellm":
-            started = rig.start_litellm(peer_port, fake_url, args.peer_timeout)
+            started = rig.start_litellm(peer_port, fake_url, args.peer_timeout, sse_url)
             if started is not None:
                 peer, peer_dir = started
                 headers = {"Authorization": f"Bearer {rig.LITELLM_KEY}"}
-                targets.append(
-                    rig.Target("litellm", f"http://127.0.0.1:{peer_port}", rig.ASSET, peer.pid, headers)
-                )
+                peer_url = f"http://127.0.0.1:{peer_port}"
+                targets.append(rig.Target("litellm", peer_url, pid=peer.pid, headers=headers, **hub_models))
         figures.peer = rig.LITELLM if peer is not None else None
         with LoadPool(args.processes) as pool:
             for target in targets:  # warm pools, caches and the generator's imports
-                pool.run(chat_job(target, 32, 1.0, stream=False))
+                drive(pool, chat_job(target, 32, 1.0, stream=False))
+                pool.run(chat_job(target, 32, 1.0, stream=True))
             for stream in (False, True):
                 for c in (1, 32):
                     jobs = {t.name: chat_job(t, c, args.seconds, stream) for t in targets}
@@ -190,6 +204,7 @@ def main() -> None:
     finally:
         for proc in (peer, multi, hub, fake, slow):
             rig.stop(proc)
+        shutil.rmtree(nginx_dir, ignore_errors=True)
         if peer_dir is not None:  # its config and log (kept only when it failed to start)
             shutil.rmtree(peer_dir, ignore_errors=True)
     figures.print()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from bench.gateway_report import pct
-from bench.loadgen import Job, LoadPool
+from bench.loadgen import Job, LoadPool, pct
 
 CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
 

@@ -1,5 +1,6 @@
-"""Profile the gateway's hot path: the bench's rig (fake upstream, hub in one process), chat
-load at one concurrency, and py-spy sampling the hub meanwhile.
+"""Profile the gateway's hot path: the bench's rig (canned nginx upstream, hub in one
+process), chat load at one concurrency (wrk; streams: aiohttp), and py-spy sampling the hub
+meanwhile.
 
 Usage: ``DATABASE_URL=… REDIS_URL=… uv run python bench/gateway_profile.py [--concurrency 32]
 [--seconds 15] [--out var/profile]``; needs ``py-spy`` on PATH (``uv tool install py-spy``).
@@ -24,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("HUB_DEV", "1")
 
+from bench import canned  # noqa: E402
 from bench import gateway_rig as rig  # noqa: E402
-from bench.gateway import chat_job  # noqa: E402
+from bench.gateway import chat_job, drive  # noqa: E402
 from bench.loadgen import LoadPool  # noqa: E402
 
 
@@ -71,20 +73,22 @@ def main() -> None:
     if spy is None:
         sys.exit("py-spy is not on PATH: uv tool install py-spy")
     ports = rig.Ports(0)
-    fake_port, hub_port = ports.take(), ports.take()
-    fake = rig.start_fake(fake_port, "bench.gguf")
+    fake_port, sse_port, hub_port = ports.take(), ports.take(), ports.take()
+    fake, nginx_dir = canned.start(fake_port, sse_port)
     hub = None
     try:
         fake_url, hub_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{hub_port}"
-        rig.wait_http(fake_url + "/health")
-        token = rig.setup_catalog(fake_url, fake_url)
+        sse_url = f"http://127.0.0.1:{sse_port}"
+        rig.wait_http(fake_url + "/health", proc=fake)
+        token = rig.setup_catalog(fake_url, fake_url, sse_url)
         hub = rig.start_hub(hub_port)
         rig.wait_http(hub_url + "/api/v1/ping", proc=hub)
-        target = rig.Target("gateway", hub_url, rig.ASSET, hub.pid, {"Authorization": f"Bearer {token}"})
+        auth = {"Authorization": f"Bearer {token}"}
+        target = rig.Target("gateway", hub_url, rig.ASSET, hub.pid, auth, stream_model=rig.STREAM_ASSET)
         out = Path(args.out).with_suffix(".txt")
         out.parent.mkdir(parents=True, exist_ok=True)
         with LoadPool(2) as pool:
-            pool.run(chat_job(target, 32, 1.0, stream=args.stream))
+            drive(pool, chat_job(target, 32, 1.0, stream=args.stream))
             record = subprocess.Popen(
                 [
                     spy,
@@ -105,7 +109,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
             before = user_system_ns(hub.pid)
-            result = pool.run(chat_job(target, args.concurrency, args.seconds + 1, stream=args.stream))
+            result = drive(pool, chat_job(target, args.concurrency, args.seconds + 1, stream=args.stream))
             after = user_system_ns(hub.pid)
             record.wait()
         summarize(out, args.top)
@@ -117,6 +121,7 @@ def main() -> None:
     finally:
         for proc in (hub, fake):
             rig.stop(proc)
+        shutil.rmtree(nginx_dir, ignore_errors=True)
     figures = {
         "concurrency": args.concurrency,
         "requests": result.requests,

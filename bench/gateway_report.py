@@ -6,14 +6,11 @@ import json
 import statistics
 from typing import Any
 
+from bench.loadgen import pct
+
 # What the gateway's figures are called in the JSON: its own keys keep their old names
 # (``added_p50_ms_c1``), a peer's carry its name (``litellm_added_p50_ms_c1``).
 PREFIX = {"gateway": "", "direct": "direct_"}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def spread(values: list[float]) -> tuple[float, float, float]:

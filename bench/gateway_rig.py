@@ -19,6 +19,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSET = "bench-llm"
+STREAM_ASSET = "bench-llm-sse"  # the same, behind the canned upstream's streaming port
 QUEUED = "bench-queued"
 SLOTS = 4
 # The hub as it runs in production: ``python -m hub.serve`` (uvicorn, httptools parser, uvloop
@@ -37,6 +38,8 @@ class Target:
     model: str
     pid: int
     headers: dict[str, str] = field(default_factory=dict)
+    stream_url: str = ""  # where streamed chats go, when not to ``url``
+    stream_model: str = ""  # the model they name, when not ``model``
 
 
 class Ports:
@@ -85,9 +88,11 @@ def start_hub(port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env())
 
 
-def start_litellm(port: int, fake_url: str, timeout: float) -> tuple[subprocess.Popen[bytes], Path] | None:
+def start_litellm(
+    port: int, fake_url: str, timeout: float, stream_url: str
+) -> tuple[subprocess.Popen[bytes], Path] | None:
     """LiteLLM's proxy through ``uvx``: one worker, zero prices, no database, the same fake
-    upstream. ``None`` (after a one-line message) when uv is missing or it does not come up in
+    upstreams (``stream_url`` for :data:`STREAM_ASSET`). ``None`` (after a one-line message) when uv is missing or it does not come up in
     ``timeout`` seconds (the first run installs it from the package index)."""
     uvx = shutil.which("uvx")
     if uvx is None:
@@ -95,16 +100,18 @@ def start_litellm(port: int, fake_url: str, timeout: float) -> tuple[subprocess.
         return None
     workdir = Path(tempfile.mkdtemp(prefix="bench-litellm-"))
     config = workdir / "config.yaml"
-    config.write_text(
-        "model_list:\n"
-        f"  - model_name: {ASSET}\n"
+    models = "".join(
+        f"  - model_name: {name}\n"
         "    litellm_params:\n"
         "      model: openai/bench.gguf\n"
-        f"      api_base: {fake_url}/v1\n"
+        f"      api_base: {url}/v1\n"
         "      api_key: none\n"
         "      input_cost_per_token: 0\n"
         "      output_cost_per_token: 0\n"
-        "litellm_settings:\n"
+        for name, url in ((ASSET, fake_url), (STREAM_ASSET, stream_url))
+    )
+    config.write_text(
+        "model_list:\n" + models + "litellm_settings:\n"
         "  telemetry: false\n"
         "general_settings:\n"
         f"  master_key: {LITELLM_KEY}\n"
@@ -136,8 +143,8 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(10)
 
 
-def setup_catalog(fake_url: str, slow_url: str) -> str:
-    """Migrate, register the assets (approved, running at the fakes) and make a token."""
+def setup_catalog(fake_url: str, slow_url: str, stream_url: str) -> str:
+    """Migrate, register the assets (approved, running at the upstreams) and make a token."""
     import logging
 
     import django
@@ -175,9 +182,12 @@ def setup_catalog(fake_url: str, slow_url: str) -> str:
         "policy": {"max_concurrency": SLOTS, "max_queue": 1000, "queue_timeout_s": 300},
         "runtime": {"kind": "llama-cpp", "model": "slow.gguf", "base_url": slow_url},
     }
-    sources = [SourceDocument("bench", 1, doc), SourceDocument("bench", 2, queued)]
+    streamed = {**doc, "asset_id": STREAM_ASSET, "display_name": "Bench LLM (streams)"}
+    streamed["runtime"] = {"kind": "llama-cpp", "model": "bench.gguf", "base_url": stream_url}
+    docs = (doc, queued, streamed)
+    sources = [SourceDocument("bench", i, d) for i, d in enumerate(docs, 1)]
     do_import_assets(sources, actor=Actor.system(), approved=True)
-    for asset_id, url in ((ASSET, fake_url), (QUEUED, slow_url)):
+    for asset_id, url in ((ASSET, fake_url), (QUEUED, slow_url), (STREAM_ASSET, stream_url)):
         asset = Asset.objects.get(asset_id=asset_id)
         RuntimeState.objects.update_or_create(asset=asset, defaults={"state": "running", "base_url": url})
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_superuser": True})

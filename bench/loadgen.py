@@ -44,6 +44,13 @@ class Result:
     errors: int
     requests: int  # all answered, the warm-up's included: what the CPU figures divide by
     generator_cpu_us_per_request: float
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -158,6 +165,8 @@ class LoadPool:
             errors=sum(p["errors"] for p in parts),
             requests=requests,
             generator_cpu_us_per_request=cpu / max(1, requests) / 1000,
+            p50_ms=pct(latencies, 50),
+            p99_ms=pct(latencies, 99),
         )
 
     def close(self) -> None:

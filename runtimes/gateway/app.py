@@ -61,6 +61,8 @@ from runtimes.upstream import UpstreamSecrets
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# How long a request runs before the gateway watches for its client leaving (``_watching``).
+WATCH_AFTER_S = 0.005
 
 
 class Gateway:
@@ -104,7 +106,6 @@ class Gateway:
             self.secrets = UpstreamSecrets(config.secrets_dir, ttl_s=config.secret_ttl_s)
             self.upstreams = Upstreams(config, self.secrets)
             self.batcher = Batcher(self.resp)
-            self.batcher.start()
             self.queue = Queue(
                 self.redis,
                 self.resp,
@@ -314,9 +315,15 @@ class Gateway:
     # Forwarding
 
     async def _watching(self, receive: Receive, call: Call, work: Awaitable[None]) -> None:
-        """Run ``work`` while watching for the client to go away; then cancel it."""
+        """Run ``work`` while watching for the client to go away; then cancel it.
+
+        The watch (a task awaiting the client's next message) starts once the request has run
+        ``WATCH_AFTER_S``: most answers are sent before, and cost no task. A client gone
+        earlier is noticed then, the server having marked the request disconnected.
+        """
         task = asyncio.current_task()
         assert task is not None
+        watcher: asyncio.Task[None] | None = None
 
         async def watch() -> None:
             while True:
@@ -327,11 +334,17 @@ class Gateway:
                         task.cancel()
                     return
 
-        watcher = asyncio.ensure_future(watch())
+        def start() -> None:
+            nonlocal watcher
+            watcher = asyncio.ensure_future(watch())
+
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start)
         try:
             await work
         finally:
-            watcher.cancel()
+            timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
     async def _list_models(self, send: Send) -> None:
         body = self.models_list.get("")

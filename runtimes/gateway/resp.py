@@ -266,10 +266,22 @@ class RespClient:
         connection = self._connection
         if connection is None or connection.closed:
             connection = await self._connect()
+        return await self._send_many(connection, commands)
+
+    def send_many(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
+        """:meth:`execute_many` without awaiting it: the future of the replies. Sent at once
+        when the connection is open; else once it is (a task opens it)."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            return asyncio.ensure_future(self.execute_many(commands))
+        return self._send_many(connection, commands)
+
+    @staticmethod
+    def _send_many(connection: _Connection, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         payload = b"".join([_pack(command) for command in commands])
         connection.send(payload, _Many(future, len(commands)))
-        return await future
+        return future
 
     async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         """Run ``script`` by its SHA1; when Redis has lost it (a restart, SCRIPT FLUSH), once more

@@ -42,7 +42,6 @@ def test_two_processes_share_one_first_come_first_served_line(redis_client: Any)
         for _ in range(2):
             client, resp = AsyncRedis.from_url(settings.REDIS_URL), RespClient(settings.REDIS_URL)
             batcher = Batcher(resp)
-            batcher.start()
             queue = Queue(client, resp, batcher, ttl_s=8, heartbeat_s=2, poll_s=0.5)
             queue.start()
             processes.append((client, resp, batcher, queue))

@@ -195,7 +195,6 @@ def test_the_batcher_sends_releases_and_usage_events_together(redis_client: Redi
 
     async def scenario(client: RespClient) -> None:
         batcher = Batcher(client)
-        batcher.start()
         batcher.release(script, ["resp:released"], ["slot-1"], answers.append)
         batcher.usage(event)
         await batcher.stop()

@@ -122,8 +122,14 @@ class Upstreams:
         content_type: str | None = "application/json",
     ) -> Response:
         """POST to the runtime and read the whole answer; an error status raises ours."""
-        async with self.stream(adapter, path, content, content_type) as response:
+        response = await self._send(adapter, path, content, content_type)
+        try:
             await response.aread()
+            if response.status_code >= 400:
+                raise error_from_response(as_httpx(response))
+        finally:
+            if not response.release():  # not read to its end: abort (awaited even if cancelled)
+                await asyncio.shield(response.aclose())
         return response
 
     async def proxy_json(
@@ -152,7 +158,8 @@ class Upstreams:
                 raise error_from_response(as_httpx(response))
             yield response
         finally:
-            await asyncio.shield(response.aclose())
+            if not response.release():
+                await asyncio.shield(response.aclose())
 
     async def proxy_stream(
         self, send: Send, call: Call, adapter: HttpAdapter, path: str, content: bytes, *, strip_usage: bool

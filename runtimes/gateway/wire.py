@@ -127,17 +127,23 @@ class Response:
             self.content = b"".join([chunk async for chunk in self.aiter_bytes()])
         return self.content
 
+    def release(self) -> bool:
+        """Give the connection back if the answer was read to its end (or say it is closed
+        already): ``True``. ``False``: it must be aborted, by :meth:`aclose`."""
+        if self._closed:
+            return True
+        if self.complete and self.keep_alive and self._error is None:
+            self._closed = True
+            self._conn.done()
+            return True
+        return False
+
     async def aclose(self) -> None:
         """Give the connection back when the answer was read to its end; else close it (and
         return once its socket is closed)."""
-        if self._closed:
-            return
-        self._closed = True
-        conn = self._conn
-        if self.complete and self.keep_alive and self._error is None:
-            conn.done()
-        else:
-            await conn.abort()
+        if not self.release():
+            self._closed = True
+            await self._conn.abort()
 
 
 def _ends_at_close(headers: dict[str, str]) -> bool:

@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--seconds", type=float, default=2.0, help="per target and repetition")
     parser.add_argument("--processes", type=int, default=max(2, os.cpu_count() or 2), help="load generator")
-    parser.add_argument("--idle-requests", type=int, default=5, help="per target on the idle path")
+    parser.add_argument("--idle-requests", type=int, default=10, help="per target on the idle path")
     parser.add_argument("--idle-period", type=float, default=6.0, help="seconds between them per target")
     parser.add_argument("--peer", choices=["litellm"], default=None, help="a peer proxy in the same run")
     parser.add_argument("--peer-timeout", type=float, default=300.0, help="install + start, seconds")

@@ -4,9 +4,12 @@
 -- queued (1 = next), {0, queued, svc_ms, generation} refused: the queue is full.
 local ttl = tonumber(ARGV[4])
 purge()
-redis.call('HSET', KEYS[4], 'max', ARGV[2], 'ttl', ARGV[4])
+local stats = redis.call('HMGET', KEYS[4], 'max', 'ttl', 'svc_ms')
+if stats[1] ~= ARGV[2] or stats[2] ~= ARGV[4] then -- the policy is written when it changed
+  redis.call('HSET', KEYS[4], 'max', ARGV[2], 'ttl', ARGV[4])
+end
 admit(ARGV[5], ARGV[6])
-local svc = tonumber(redis.call('HGET', KEYS[4], 'svc_ms') or '0')
+local svc = tonumber(stats[3] or '0')
 local generation = tonumber(redis.call('GET', KEYS[6]) or '0')
 local queued = redis.call('ZCARD', KEYS[2])
 if queued == 0 and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then

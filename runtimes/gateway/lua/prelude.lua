@@ -24,10 +24,14 @@ local function refresh(ttl)
 end
 
 -- Turn the queue's head into leases while slots are free; tell the waiters' processes.
--- Returns the tickets granted.
+-- Returns the tickets granted. An empty queue's key does not exist: one call tells.
 local function admit(channel, asset)
-  local max = tonumber(redis.call('HGET', KEYS[4], 'max') or '0')
-  local ttl = tonumber(redis.call('HGET', KEYS[4], 'ttl') or '10000')
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    return {}
+  end
+  local limits = redis.call('HMGET', KEYS[4], 'max', 'ttl')
+  local max = tonumber(limits[1] or '0')
+  local ttl = tonumber(limits[2] or '10000')
   local free = max - redis.call('ZCARD', KEYS[1])
   if free <= 0 then
     return {}

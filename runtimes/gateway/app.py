@@ -7,7 +7,8 @@ runtime (the shared :data:`~runtimes.gateway.resolver.resolver`; a sleeping on-d
 is woken and waited for up to ``HUB_GATEWAY_WAKE_WAIT_S``), take a concurrency slot, waiting
 in the model's queue when all are taken (``queue.py``), forward (``operations.py``,
 ``forward.py``), then record one usage event. A client that disconnects cancels the upstream
-request; its slot is freed once the upstream call has ended.
+request (watched for from ``WATCH_AFTER_S`` into the request on); its slot is freed once the
+upstream call has ended.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class Figures:
             proxied = self.values[f"{name}_rps_c32"]
             ratio = [r["rps"] / d["rps"] for r, d in zip(runs[name], runs["direct"], strict=True)]
             key = f"{PREFIX.get(name, name + '_')}throughput_ratio"
-            self.lines.append(f"{'throughput c=32':<16} {name}/direct {self.put(key, ratio)}")
+            self.lines.append(f"{'throughput c=32':<16} {name}/direct {self.put(key, ratio, 4)}")
             if direct < 10 * proxied:
                 self.values["generator_bound"] = True
                 self.warnings.append(

@@ -107,16 +107,18 @@ def json_too_deep(raw: bytes, limit: int) -> bool:
 
     Cheap and parser-free (C-speed passes over the bytes): strings are dropped, every
     other byte but brackets is dropped, then innermost pairs are removed ``limit`` times;
-    anything left was deeper. Meant to run before ``json.loads``, whose C decoder would
-    raise ``RecursionError`` on deep input. Malformed JSON may answer either way: the
-    parser that runs next reports it.
+    anything left was deeper, and so is a run of brackets left open deeper than that. Meant
+    to run before ``json.loads``, whose C decoder would raise ``RecursionError`` on deep
+    input. Other malformed JSON may answer either way: the parser that runs next reports it.
     """
     skeleton = _JSON_STRING.sub(b"", raw).translate(_BRACKETS, _NOT_BRACKETS)
-    for _ in range(limit):
+    for removed in range(limit):
         if not skeleton:
             return False
         shorter = skeleton.replace(b"[]", b"")
         if len(shorter) == len(skeleton):
-            return False  # unbalanced: not JSON; the parser says so
+            # Unbalanced, so not JSON, but a parser recurses into the brackets never closed
+            # (now all at the end, each inside the one before) before it says so.
+            return skeleton.count(b"[") + removed > limit
         skeleton = shorter
     return bool(skeleton)

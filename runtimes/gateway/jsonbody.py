@@ -43,6 +43,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the request body is not valid JSON") from None
+    except RecursionError:  # json_too_deep runs first; this is its backstop
+        raise BadRequest("the request body is nested too deeply") from None
     if not isinstance(request, dict):
         raise BadRequest("the request body must be a JSON object")
     return request
@@ -85,6 +87,8 @@ class RequestBody:
             data, span = _scan_object(text, start)
         except ValueError:
             raise BadRequest("the request body is not valid JSON") from None
+        except RecursionError:
+            raise BadRequest("the request body is nested too deeply") from None
         return cls(data, raw, text, span)
 
     def forward(self, model: str, *, stream_options: bool = False) -> bytes:

@@ -165,8 +165,18 @@ def test_the_api_import_refuses_the_billion_laughs(client: Any, editor_token: st
     assert "anchors (&name) are not allowed" in error["message"]
 
 
-def test_the_api_refuses_json_nested_100k_deep_with_a_json_400(client: Any, editor_token: str) -> None:
-    body = b'{"document": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"document": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"document": ' + b"[" * 100_000,  # never closed: a parser recurses before it finds out
+        b'{"document": ' + b'{"a": ' * 100_000,
+    ],
+    ids=["balanced", "unclosed-arrays", "unclosed-objects"],
+)
+def test_the_api_refuses_json_nested_100k_deep_with_a_json_400(
+    client: Any, editor_token: str, body: bytes
+) -> None:
     response = api_post(client, editor_token, "/api/v1/assets", body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"

@@ -28,6 +28,8 @@ def test_json_nested_100k_deep_is_a_400_not_a_recursion_error(
     for body in (
         b'{"model": "limits-deep", "messages": ' + deep + b"}",
         deep,  # not even an object
+        b"[" * 100_000,  # never closed: a parser recurses before it finds out
+        b'{"model": "limits-deep", "messages": [' + b'{"a": ' * 100_000,
     ):
         response = send(hub, make_token(), body)
         assert response.status_code == 400, response.text

@@ -66,20 +66,25 @@ class Figures:
             self.ratios_c32(runs)
 
     def ratios_c32(self, runs: dict[str, list[dict[str, float]]]) -> None:
+        """proxied / direct throughput, reported only when direct is >= 10x the proxied figure:
+        else the generator or the upstream is what saturates, and the ratio would say so."""
         direct = self.values["direct_rps_c32"]
         for name in runs:
             if name == "direct":
                 continue
             proxied = self.values[f"{name}_rps_c32"]
-            ratio = [r["rps"] / d["rps"] for r, d in zip(runs[name], runs["direct"], strict=True)]
             key = f"{PREFIX.get(name, name + '_')}throughput_ratio"
-            self.lines.append(f"{'throughput c=32':<16} {name}/direct {self.put(key, ratio, 4)}")
             if direct < 10 * proxied:
                 self.values["generator_bound"] = True
+                self.values[key] = None
+                self.lines.append(f"{'throughput c=32':<16} {name}/direct not reported (generator-bound)")
                 self.warnings.append(
                     f"WARNING: direct throughput ({direct:.0f} req/s) is under 10x {name}'s ({proxied:.0f} req/s):"
-                    " the load generator or the upstream saturates first, so the ratio overstates the proxy"
+                    " the load generator or the upstream saturates first, so no ratio is reported"
                 )
+                continue
+            ratio = [r["rps"] / d["rps"] for r, d in zip(runs[name], runs["direct"], strict=True)]
+            self.lines.append(f"{'throughput c=32':<16} {name}/direct {self.put(key, ratio, 4)}")
         self.values.setdefault("generator_bound", False)
 
     def add_resolve(self, runs: dict[str, list[float]]) -> None:

@@ -91,9 +91,10 @@ def start_hub(port: int, workers: int = 1) -> subprocess.Popen[bytes]:
 def start_litellm(
     port: int, fake_url: str, timeout: float, stream_url: str
 ) -> tuple[subprocess.Popen[bytes], Path] | None:
-    """LiteLLM's proxy through ``uvx``: one worker, zero prices, no database, the same fake
-    upstreams (``stream_url`` for :data:`STREAM_ASSET`). ``None`` (after a one-line message) when uv is missing or it does not come up in
-    ``timeout`` seconds (the first run installs it from the package index)."""
+    """LiteLLM's proxy through ``uvx``: one worker, zero prices, no database, the same
+    upstreams (``stream_url`` for :data:`STREAM_ASSET`). ``None`` (after a one-line message)
+    when uv is missing or it does not come up in ``timeout`` seconds (the first run installs it
+    from the package index)."""
     uvx = shutil.which("uvx")
     if uvx is None:
         print("peer litellm skipped: uvx is not on PATH", flush=True)

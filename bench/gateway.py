@@ -17,8 +17,8 @@ proxied one, else a warning and ``generator_bound: true``. Each measurement is r
   p50 and p99 per target and what the gateway (and the peer) add to the direct figure;
 - throughput per target at concurrency 1 and 32, and proxied / direct at 32;
 - CPU microseconds per request of each process (``/proc/<pid>/stat``, children
-  included): the hub, the upstream, the peer, the load generator (wrk's, from its rusage); the figure that
-  stays comparable when the shared machine is busy and latencies are not;
+  included): the hub, the upstream, the peer, the load generator (wrk's from its rusage);
+  the figure that stays comparable when the shared machine is busy and latencies are not;
 - the idle path: one request every ``--idle-period`` seconds per target (the targets offset
   from each other), each on a new connection: added latency after >= 5 s idle, and against
   the same requests 0.3 s apart (4x as many; a request that is not back-to-back pays the machine's

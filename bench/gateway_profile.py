@@ -28,14 +28,7 @@ os.environ.setdefault("HUB_DEV", "1")
 from bench import canned  # noqa: E402
 from bench import gateway_rig as rig  # noqa: E402
 from bench.gateway import chat_job, drive  # noqa: E402
-from bench.loadgen import LoadPool  # noqa: E402
-
-
-def user_system_ns(pid: int) -> tuple[int, int]:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) * tick_ns, int(fields[12]) * tick_ns
+from bench.loadgen import LoadPool, user_system_ns  # noqa: E402
 
 
 def summarize(collapsed: Path, top: int) -> None:

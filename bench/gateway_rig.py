@@ -82,10 +82,14 @@ def start_fake(port: int, model: str, delay_s: float = 0.0) -> subprocess.Popen[
     return subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL)
 
 
-def start_hub(port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def hub_command(port: int, workers: int = 1) -> list[str]:
+    """The hub as it runs in production, on loopback: ``python -m hub.serve``, quiet."""
     args = ["-m", "hub.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    args += ["--log-level", "warning"]
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env())
+    return [sys.executable, *args, "--log-level", "warning"]
+
+
+def start_hub(port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(hub_command(port, workers), cwd=ROOT, env=env())
 
 
 def start_litellm(

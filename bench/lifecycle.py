@@ -53,6 +53,7 @@ import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from bench.gateway_rig import hub_command  # noqa: E402
 from models_admin.audit import Actor  # noqa: E402
 from models_admin.models import Asset  # noqa: E402
 from models_admin.validation import validate_asset_document  # noqa: E402
@@ -137,10 +138,7 @@ def start_hub(log: Path) -> tuple[subprocess.Popen[bytes], str]:
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hub.serve", "--port", str(port), "--workers", "1"),
-            *("--log-level", "warning"),
-        ],
+        hub_command(port),
         cwd=REPO,
         env=env,
         stdout=log.open("wb"),

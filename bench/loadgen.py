@@ -56,15 +56,21 @@ def pct(values: list[float], p: float) -> float:
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ns(pid: int) -> int:
-    """CPU time the process has run so far (ns): user + system from ``/proc/<pid>/stat``, which
-    counts the threads that have already exited too (a threaded server's per-connection
-    threads do; per-thread ``schedstat`` would lose them). Resolution: one clock tick."""
+def user_system_ns(pid: int) -> tuple[int, int]:
+    """User and system CPU time the process has run so far (ns), from ``/proc/<pid>/stat``,
+    which counts the threads that have already exited too (a threaded server's per-connection
+    threads do; per-thread ``schedstat`` would lose them). Resolution: one clock tick; (0, 0)
+    once the process is gone."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         stat = Path(f"/proc/{pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) * TICK_NS  # utime, stime
-    return 0
+        return int(fields[11]) * TICK_NS, int(fields[12]) * TICK_NS  # utime, stime
+    return 0, 0
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time the process has run so far (ns): user + system."""
+    return sum(user_system_ns(pid))
 
 
 def tree_cpu_ns(pid: int) -> int:

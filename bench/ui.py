@@ -43,6 +43,7 @@ from django.contrib.auth.models import Group, User  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from bench.gateway_rig import hub_command  # noqa: E402
 from tests.ui.seeding import seed_catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +74,7 @@ def serve(database: str) -> tuple[subprocess.Popen[bytes], str]:
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hub.serve", "--port", str(port), "--workers", "1"),
-            *("--log-level", "warning"),
-        ],
+        hub_command(port),
         cwd=ROOT,
         env=env,
     )

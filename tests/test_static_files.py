@@ -76,3 +76,15 @@ def test_htmx_is_served_and_other_paths_are_left_to_django(collected: Path) -> N
     assert get(app, static("vendor/htmx.min.js"))[1] == 200
     assert get(app, "/static/no-such-file.css")[0] is False  # Django answers 404
     assert get(app, "/login/")[0] is False
+
+
+@pytest.mark.django_db
+def test_every_static_file_a_page_links_is_served_with_its_type(collected: Path, client: Any) -> None:
+    page = client.get("/login/").content.decode()
+    links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert {Path(link).suffix for link in links} >= {".css", ".js", ".svg"}  # the icon too
+    app = StaticFiles()
+    for link in links:
+        answered, status, headers, _ = get(app, link)
+        assert (answered, status) == (True, 200), link
+        assert headers["content-type"].split(";")[0] in {"text/css", "text/javascript", "image/svg+xml"}, link
